@@ -1,0 +1,105 @@
+#pragma once
+// The one exception root of Rillflow. Every error thrown across the public API is a
+// rillflow::Error (or a subclass callers branch on); third-party exceptions never escape.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace rillflow {
+
+/// Stable error codes: the numbers never change once released.
+enum class ErrorCode : int {
+  kInternal = 1,              ///< a bug or an unexpected state inside Rillflow
+  kInvalidArgument = 2,       ///< the caller passed a value Rillflow rejects (name, URL, JSON...)
+  kConnection = 3,            ///< PostgreSQL could not be reached or the connection broke
+  kDatabase = 4,              ///< PostgreSQL rejected a statement (see sqlstate())
+  kTimeout = 5,               ///< waiting for a pooled connection or a lock took too long
+  kCommitOutcomeUnknown = 6,  ///< the connection broke during COMMIT: it may or may not have landed
+  kSchema = 7,                ///< the schema is missing, behind, or drifted from the library
+  kNotInstalled = 8,          ///< a required program (PostgreSQL server binaries) is missing
+  kVersionConflict = 10,      ///< a stream's version is not what the append expected
+  kIdempotencyConflict = 11,  ///< an idempotency key was reused with a different append
+  kDocVersionConflict = 20,   ///< a document's version is not what the write expected
+  kDocNotFound = 21,          ///< the document does not exist
+  kTenantNotFound = 30,       ///< the tenant's schema has not been provisioned
+  kConfig = 40,               ///< the configuration is invalid (key path and value named)
+  kPlugin = 41,               ///< a plugin could not be loaded or initialised
+};
+
+/// Stable lower-case name of a code, e.g. "version_conflict".
+std::string_view error_code_name(ErrorCode code) noexcept;
+
+/// Root of every Rillflow exception.
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message, std::string sqlstate = {});
+
+  ErrorCode code() const noexcept { return code_; }
+  /// True when running the same operation again may succeed (serialization failures,
+  /// deadlocks, timeouts, dropped connections before commit, version conflicts after a reload).
+  bool retryable() const noexcept;
+  /// True when the connection that raised it was discarded from the pool.
+  bool connection_unusable() const noexcept;
+  /// The PostgreSQL SQLSTATE when the error came from the server, else empty.
+  const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+ private:
+  ErrorCode code_;
+  std::string sqlstate_;
+};
+
+/// An append's expected version did not match the stream.
+class VersionConflict : public Error {
+ public:
+  VersionConflict(std::string stream_id, std::string expected, std::int64_t actual);
+  const std::string& stream_id() const noexcept { return stream_id_; }
+  /// The expectation as written, e.g. "exact(3)", "no_stream".
+  const std::string& expected() const noexcept { return expected_; }
+  /// The stream's version when the append was rejected (0: the stream does not exist).
+  std::int64_t actual() const noexcept { return actual_; }
+
+ private:
+  std::string stream_id_;
+  std::string expected_;
+  std::int64_t actual_;
+};
+
+/// An idempotency key was used before, on the same stream, for a different append.
+class IdempotencyConflict : public Error {
+ public:
+  IdempotencyConflict(std::string stream_id, std::string key);
+  const std::string& stream_id() const noexcept { return stream_id_; }
+  const std::string& key() const noexcept { return key_; }
+
+ private:
+  std::string stream_id_;
+  std::string key_;
+};
+
+/// PostgreSQL is unreachable or the connection dropped. The message names host and port,
+/// never the password.
+class ConnectionError : public Error {
+ public:
+  explicit ConnectionError(const std::string& message) : Error(ErrorCode::kConnection, message) {}
+};
+
+/// The connection broke while COMMIT was in flight: the transaction may have been applied.
+class CommitOutcomeUnknown : public Error {
+ public:
+  explicit CommitOutcomeUnknown(const std::string& message)
+      : Error(ErrorCode::kCommitOutcomeUnknown, message) {}
+};
+
+/// Configuration rejected; names the key path and the offending value.
+class ConfigError : public Error {
+ public:
+  ConfigError(std::string key_path, const std::string& message);
+  const std::string& key_path() const noexcept { return key_path_; }
+
+ private:
+  std::string key_path_;
+};
+
+}  // namespace rillflow

@@ -1,0 +1,20 @@
+#pragma once
+// Forward declarations of Rillflow's public types.
+
+namespace rillflow {
+class Store;
+class StoreBuilder;
+class EventStore;
+class AppendBuilder;
+class SchemaManager;
+class EmbeddedPostgres;
+class Error;
+struct Event;
+struct EventEnvelope;
+struct AppendOptions;
+struct AppendResult;
+struct FeedPosition;
+namespace detail {
+struct StoreState;
+}
+}  // namespace rillflow

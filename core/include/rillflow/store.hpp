@@ -1,0 +1,98 @@
+#pragma once
+
+#include <rillflow/events/event_store.hpp>
+#include <rillflow/fwd.hpp>
+#include <rillflow/schema/schema_manager.hpp>
+#include <rillflow/uuid.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace rillflow {
+
+/// Connection settings of a Store. Defaults are the values documented on StoreBuilder.
+struct StoreOptions {
+  std::size_t max_connections = 10;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds acquire_timeout{30000};
+  std::string schema = "public";
+  /// LISTEN/NOTIFY channel appends notify once per transaction; empty disables NOTIFY.
+  std::string notify_channel = "rillflow_events";
+  std::string application_name = "rillflow";
+};
+
+/// The entry point: a PostgreSQL connection pool plus the schema Rillflow's tables live in.
+///
+/// A Store is cheap to copy (copies share the pool) and safe to use from many threads.
+/// Connections are opened lazily, up to max_connections; a broken one is discarded.
+class Store {
+ public:
+  /// Starts a builder; `url` is a libpq URL or key=value string.
+  static StoreBuilder builder(std::string url);
+  /// Store::builder(url).build().
+  static Store connect(std::string url);
+
+  EventStore events() const;
+  SchemaManager schema() const;
+
+  /// The stream id for a human-friendly alias such as "orders:42", created on first use.
+  /// Race-safe: concurrent first calls get the same id.
+  Uuid resolve_stream_alias(std::string_view alias) const;
+
+  const StoreOptions& options() const noexcept;
+  /// Host, port, database and user of the pool's target, never the password.
+  std::string describe_target() const;
+
+  explicit Store(std::shared_ptr<const detail::StoreState> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<const detail::StoreState> state_;
+};
+
+/// Configures and builds a Store. build() validates the options, opens one connection to
+/// fail fast (ConnectionError names host and port) and returns the store.
+class StoreBuilder {
+ public:
+  explicit StoreBuilder(std::string url) : url_(std::move(url)) {}
+
+  /// Pool size (default 10, at least 1).
+  StoreBuilder& max_connections(std::size_t n) {
+    options_.max_connections = n;
+    return *this;
+  }
+  /// Time allowed to open one connection (default 5 s; libpq rounds up to whole seconds, min 2).
+  StoreBuilder& connect_timeout(std::chrono::milliseconds d) {
+    options_.connect_timeout = d;
+    return *this;
+  }
+  /// How long a caller waits for a free pooled connection (default 30 s) before kTimeout.
+  StoreBuilder& acquire_timeout(std::chrono::milliseconds d) {
+    options_.acquire_timeout = d;
+    return *this;
+  }
+  /// The schema holding every Rillflow object (default "public"). Validated, always quoted.
+  StoreBuilder& schema(std::string name) {
+    options_.schema = std::move(name);
+    return *this;
+  }
+  /// NOTIFY channel for appends (default "rillflow_events"); "" turns NOTIFY off.
+  StoreBuilder& notify_channel(std::string channel) {
+    options_.notify_channel = std::move(channel);
+    return *this;
+  }
+  StoreBuilder& application_name(std::string name) {
+    options_.application_name = std::move(name);
+    return *this;
+  }
+  Store build() const;
+
+ private:
+  std::string url_;
+  StoreOptions options_;
+};
+
+}  // namespace rillflow

@@ -1,0 +1,90 @@
+#include "db/pool.hpp"
+
+#include "db/sql.hpp"
+
+#include <rillflow/error.hpp>
+
+namespace rillflow::db {
+
+const std::string& Connection::prepared(const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    std::string name = "rf" + std::to_string(statements_.size());
+    conn_.prepare(name, sql);
+    it = statements_.emplace(sql, std::move(name)).first;
+  }
+  return it->second;
+}
+
+Pool::Pool(ConnInfo info, std::size_t max_connections, std::chrono::milliseconds acquire_timeout)
+    : conninfo_(info.to_conninfo()),
+      target_(info.describe()),
+      max_(max_connections == 0 ? 1 : max_connections),
+      acquire_timeout_(acquire_timeout) {}
+
+Pool::~Pool() = default;
+
+Pool::Lease::~Lease() {
+  if (conn_ != nullptr) pool_->give_back(std::move(conn_), discard_);
+}
+
+std::unique_ptr<Connection> Pool::open() const {
+  try {
+    return std::make_unique<Connection>(conninfo_);
+  } catch (const pqxx::broken_connection& e) {
+    throw ConnectionError("cannot connect to PostgreSQL at " + target_ + ": " +
+                          trim_message(e.what()) +
+                          " (is the server running and the URL right?)");
+  } catch (const std::exception& e) {
+    throw ConnectionError("cannot connect to PostgreSQL at " + target_ + ": " +
+                          trim_message(e.what()));
+  }
+}
+
+Pool::Lease Pool::acquire() {
+  std::unique_lock lock(mutex_);
+  const auto deadline = std::chrono::steady_clock::now() + acquire_timeout_;
+  while (idle_.empty() && open_ >= max_) {
+    if (available_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+        open_ >= max_) {
+      throw Error(ErrorCode::kTimeout, "no free database connection after " +
+                                           std::to_string(acquire_timeout_.count()) +
+                                           " ms (pool size " + std::to_string(max_) +
+                                           "); raise max_connections or shorten transactions");
+    }
+  }
+  if (!idle_.empty()) {
+    auto conn = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(conn));
+  }
+  ++open_;
+  lock.unlock();
+  try {
+    return Lease(this, open());
+  } catch (...) {
+    lock.lock();
+    --open_;
+    available_.notify_one();
+    throw;
+  }
+}
+
+void Pool::give_back(std::unique_ptr<Connection> conn, bool discard) {
+  const bool usable = !discard && conn->raw().is_open();
+  if (!usable) conn.reset();  // close outside the lock
+  std::lock_guard lock(mutex_);
+  if (usable) {
+    idle_.push_back(std::move(conn));
+  } else {
+    --open_;
+  }
+  available_.notify_one();
+}
+
+std::size_t Pool::open_connections() const {
+  std::lock_guard lock(mutex_);
+  return open_;
+}
+
+}  // namespace rillflow::db

@@ -1,0 +1,76 @@
+#pragma once
+// A thread-safe pool of libpqxx connections. Private to rillflow::core.
+
+#include "db/conninfo.hpp"
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace rillflow::db {
+
+/// One pooled connection and the statements prepared on it.
+class Connection {
+ public:
+  explicit Connection(const std::string& conninfo) : conn_(conninfo) {}
+  pqxx::connection& raw() { return conn_; }
+  /// The name of `sql` prepared on this connection (prepared on first use).
+  const std::string& prepared(const std::string& sql);
+
+ private:
+  pqxx::connection conn_;
+  std::unordered_map<std::string, std::string> statements_;
+};
+
+class Pool {
+ public:
+  Pool(ConnInfo info, std::size_t max_connections, std::chrono::milliseconds acquire_timeout);
+  ~Pool();
+
+  /// Hands out one connection; returns it to the pool when destroyed, or drops it when it
+  /// is broken or discard() was called.
+  class Lease {
+   public:
+    Lease(Pool* pool, std::unique_ptr<Connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&&) noexcept = default;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    Connection& operator*() const { return *conn_; }
+    Connection* operator->() const { return conn_.get(); }
+    void discard() { discard_ = true; }
+
+   private:
+    Pool* pool_;
+    std::unique_ptr<Connection> conn_;
+    bool discard_ = false;
+  };
+
+  /// Waits up to the acquire timeout; throws ConnectionError or Error(kTimeout).
+  Lease acquire();
+  /// Opens a connection outside the pool (for LISTEN and long-lived sessions).
+  std::unique_ptr<Connection> open() const;
+  /// "host:port/db as user", never the password.
+  const std::string& target() const { return target_; }
+  std::size_t open_connections() const;
+
+ private:
+  void give_back(std::unique_ptr<Connection> conn, bool discard);
+
+  std::string conninfo_;
+  std::string target_;
+  std::size_t max_;
+  std::chrono::milliseconds acquire_timeout_;
+  mutable std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  std::size_t open_ = 0;
+};
+
+}  // namespace rillflow::db

@@ -1,0 +1,67 @@
+#include <rillflow/error.hpp>
+
+namespace rillflow {
+
+std::string_view error_code_name(ErrorCode code) noexcept {
+  switch (code) {
+    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kInvalidArgument: return "invalid_argument";
+    case ErrorCode::kConnection: return "connection";
+    case ErrorCode::kDatabase: return "database";
+    case ErrorCode::kTimeout: return "timeout";
+    case ErrorCode::kCommitOutcomeUnknown: return "commit_outcome_unknown";
+    case ErrorCode::kSchema: return "schema";
+    case ErrorCode::kNotInstalled: return "not_installed";
+    case ErrorCode::kVersionConflict: return "version_conflict";
+    case ErrorCode::kIdempotencyConflict: return "idempotency_conflict";
+    case ErrorCode::kDocVersionConflict: return "doc_version_conflict";
+    case ErrorCode::kDocNotFound: return "doc_not_found";
+    case ErrorCode::kTenantNotFound: return "tenant_not_found";
+    case ErrorCode::kConfig: return "config";
+    case ErrorCode::kPlugin: return "plugin";
+  }
+  return "unknown";
+}
+
+Error::Error(ErrorCode code, const std::string& message, std::string sqlstate)
+    : std::runtime_error(message), code_(code), sqlstate_(std::move(sqlstate)) {}
+
+bool Error::retryable() const noexcept {
+  switch (code_) {
+    case ErrorCode::kConnection:
+    case ErrorCode::kTimeout:
+    case ErrorCode::kVersionConflict:
+      return true;
+    case ErrorCode::kDatabase:
+      // serialization_failure, deadlock_detected, lock_not_available
+      return sqlstate_ == "40001" || sqlstate_ == "40P01" || sqlstate_ == "55P03";
+    default:
+      return false;
+  }
+}
+
+bool Error::connection_unusable() const noexcept {
+  return code_ == ErrorCode::kConnection || code_ == ErrorCode::kCommitOutcomeUnknown;
+}
+
+VersionConflict::VersionConflict(std::string stream_id, std::string expected, std::int64_t actual)
+    : Error(ErrorCode::kVersionConflict,
+            "version conflict on stream " + stream_id + ": expected " + expected +
+                ", actual version " + std::to_string(actual) +
+                " (reload the stream and retry, or append with Expected::any())"),
+      stream_id_(std::move(stream_id)),
+      expected_(std::move(expected)),
+      actual_(actual) {}
+
+IdempotencyConflict::IdempotencyConflict(std::string stream_id, std::string key)
+    : Error(ErrorCode::kIdempotencyConflict,
+            "idempotency key '" + key + "' on stream " + stream_id +
+                " was already used for a different append (use a new key for new events)"),
+      stream_id_(std::move(stream_id)),
+      key_(std::move(key)) {}
+
+ConfigError::ConfigError(std::string key_path, const std::string& message)
+    : Error(ErrorCode::kConfig, key_path.empty() ? message : key_path + ": " + message),
+      key_path_(std::move(key_path)) {}
+
+}  // namespace rillflow

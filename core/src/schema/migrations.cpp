@@ -1,0 +1,87 @@
+#include "schema/migrations.hpp"
+
+#include <array>
+#include <cstdio>
+
+namespace rillflow::schema {
+
+const std::string_view kBootstrapSql = R"sql(create schema if not exists {schema};
+create table if not exists {schema}.rillflow_migrations (
+  version integer primary key,
+  name text not null,
+  checksum text not null,
+  applied_at timestamptz not null default now()
+);
+)sql";
+
+namespace {
+
+// Events. The feed is cut into batches by ticks: snapshots of which transactions had
+// committed (see docs/ordering.md). tx_id is the appending transaction's top-level id.
+constexpr std::string_view kEvents = R"sql(create table {schema}.streams (
+  stream_id uuid primary key,
+  version bigint not null check (version >= 0),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create table {schema}.events (
+  global_seq bigint generated always as identity primary key,
+  stream_id uuid not null,
+  stream_seq bigint not null check (stream_seq >= 1),
+  event_type text not null,
+  body jsonb not null,
+  headers jsonb not null default '{}'::jsonb,
+  causation_id uuid,
+  correlation_id uuid,
+  created_at timestamptz not null default now(),
+  tx_id xid8 not null default pg_current_xact_id(),
+  constraint events_stream_seq_key unique (stream_id, stream_seq)
+);
+create index events_tx_id_idx on {schema}.events (tx_id);
+create table {schema}.idempotency_keys (
+  stream_id uuid not null,
+  key text not null,
+  request jsonb not null,
+  first_version bigint,
+  last_version bigint,
+  first_global_seq bigint,
+  last_global_seq bigint,
+  created_at timestamptz not null default now(),
+  primary key (stream_id, key)
+);
+create table {schema}.stream_aliases (
+  alias text primary key,
+  stream_id uuid not null unique,
+  created_at timestamptz not null default now()
+);
+create table {schema}.ticks (
+  tick_id bigint primary key,
+  snapshot pg_snapshot not null,
+  created_at timestamptz not null default now()
+);
+insert into {schema}.ticks (tick_id, snapshot) values (0, pg_current_snapshot());
+)sql";
+
+const std::array<Migration, 1> kMigrations{{
+    {1, "events",
+     kEvents,
+     {"streams", "events", "events_pkey", "events_stream_seq_key", "events_tx_id_idx",
+      "idempotency_keys", "stream_aliases", "ticks"}},
+}};
+
+}  // namespace
+
+std::span<const Migration> migrations() { return kMigrations; }
+
+std::string checksum(std::string_view sql) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (const unsigned char c : sql) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
+  return out;
+}
+
+}  // namespace rillflow::schema

@@ -1,0 +1,160 @@
+#include <rillflow/error.hpp>
+#include <rillflow/schema/schema_manager.hpp>
+
+#include "db/sql.hpp"
+#include "schema/migrations.hpp"
+#include "store_state.hpp"
+
+#include <map>
+
+namespace rillflow {
+
+void validate_identifier(const std::string& name, const char* what) {
+  bool ok = !name.empty() && name.size() <= 63 && !(name[0] >= '0' && name[0] <= '9') &&
+            !name.starts_with("pg_");
+  for (const char c : name) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+  }
+  if (!ok) {
+    std::string shown = name.substr(0, 80);
+    for (auto& c : shown) {
+      if (static_cast<unsigned char>(c) < 0x20) c = '?';
+    }
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("invalid ") + what + " '" + shown +
+                    "': use 1-63 characters of a-z, 0-9 and _, not starting with a digit or pg_");
+  }
+}
+
+namespace {
+
+struct Applied {
+  std::string name;
+  std::string checksum;
+};
+
+// Versions recorded in the schema; nullopt-like empty map plus flag when not bootstrapped.
+struct DbState {
+  bool bootstrapped = false;
+  std::map<int, Applied> applied;
+};
+
+DbState read_state(pqxx::transaction_base& txn, const detail::StoreState& s) {
+  DbState st;
+  const auto reg = txn.exec_params("select to_regclass($1) is not null",
+                                   s.quoted_schema + ".rillflow_migrations");
+  st.bootstrapped = reg[0][0].as<bool>();
+  if (!st.bootstrapped) return st;
+  for (const auto& row : txn.exec(s.sql("select version, name, checksum from {schema}.rillflow_migrations"))) {
+    st.applied.emplace(row[0].as<int>(), Applied{row[1].as<std::string>(), row[2].as<std::string>()});
+  }
+  return st;
+}
+
+std::vector<PendingMigration> pending_of(const DbState& st, const detail::StoreState& s) {
+  std::vector<PendingMigration> out;
+  for (const auto& m : schema::migrations()) {
+    if (st.applied.contains(m.version)) continue;
+    out.push_back({m.version, std::string(m.name), s.sql(m.sql)});
+  }
+  return out;
+}
+
+// The script sync() runs, and plan_sql() prints: bootstrap when needed, every pending
+// migration, and the rows recording them. Only the validated schema name and the library's own
+// constants appear in it.
+std::string script_of(const DbState& st, const std::vector<PendingMigration>& pending,
+                      const detail::StoreState& s) {
+  if (pending.empty() && st.bootstrapped) return {};
+  std::string out;
+  if (!st.bootstrapped) out += s.sql(schema::kBootstrapSql);
+  for (const auto& p : pending) {
+    const auto& m = schema::migrations()[static_cast<std::size_t>(p.version - 1)];
+    out += "-- migration " + std::to_string(p.version) + ": " + p.name + "\n";
+    out += p.sql;
+    out += s.sql("insert into {schema}.rillflow_migrations (version, name, checksum) values (") +
+           std::to_string(p.version) + ", '" + std::string(m.name) + "', '" +
+           schema::checksum(m.sql) + "');\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+int SchemaManager::latest_version() noexcept { return schema::migrations().back().version; }
+
+std::vector<PendingMigration> SchemaManager::plan() const {
+  return db::without_transaction(state_->connections(), [&](auto& txn, auto&) {
+    return pending_of(read_state(txn, *state_), *state_);
+  });
+}
+
+std::string SchemaManager::plan_sql() const {
+  return db::without_transaction(state_->connections(), [&](auto& txn, auto&) {
+    const auto st = read_state(txn, *state_);
+    return script_of(st, pending_of(st, *state_), *state_);
+  });
+}
+
+std::vector<int> SchemaManager::sync() const {
+  return db::in_transaction(state_->connections(), [&](pqxx::work& txn, auto&) {
+    // Transaction-scoped: released at commit, safe behind PgBouncer in transaction mode.
+    txn.exec_params("select pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    "rillflow.schema." + state_->options.schema);
+    const auto st = read_state(txn, *state_);
+    const auto pending = pending_of(st, *state_);
+    std::vector<int> applied;
+    const auto script = script_of(st, pending, *state_);
+    if (!script.empty()) txn.exec(script);
+    for (const auto& p : pending) applied.push_back(p.version);
+    return applied;
+  });
+}
+
+SchemaDrift SchemaManager::drift() const {
+  return db::without_transaction(state_->connections(), [&](auto& txn, auto&) {
+    SchemaDrift drift;
+    const auto& schema_name = state_->options.schema;
+    const auto st = read_state(txn, *state_);
+    if (!st.bootstrapped) {
+      drift.problems.push_back("schema '" + schema_name + "' has no Rillflow migrations table; " +
+                               std::to_string(schema::migrations().size()) +
+                               " migration(s) pending (run rillflow schema-sync)");
+      return drift;
+    }
+    std::map<int, const schema::Migration*> known;
+    for (const auto& m : schema::migrations()) known.emplace(m.version, &m);
+    for (const auto& [version, applied] : st.applied) {
+      if (!known.contains(version)) {
+        drift.problems.push_back("migration " + std::to_string(version) + " (" + applied.name +
+                                 ") is applied but unknown to this library (a newer Rillflow "
+                                 "migrated this schema)");
+      }
+    }
+    for (const auto& [version, m] : known) {
+      const auto it = st.applied.find(version);
+      if (it == st.applied.end()) {
+        drift.problems.push_back("migration " + std::to_string(version) + " (" +
+                                 std::string(m->name) + ") is pending (run rillflow schema-sync)");
+        continue;
+      }
+      const auto expected = schema::checksum(m->sql);
+      if (it->second.checksum != expected) {
+        drift.problems.push_back("migration " + std::to_string(version) + " (" +
+                                 std::string(m->name) + ") was applied from different text " +
+                                 "(checksum " + it->second.checksum + ", library " + expected + ")");
+      }
+      for (const auto relation : m->relations) {
+        const auto r = txn.exec_params("select to_regclass($1) is not null",
+                                       state_->quoted_schema + "." + std::string(relation));
+        if (!r[0][0].template as<bool>()) {
+          drift.problems.push_back("missing relation " + schema_name + "." + std::string(relation) +
+                                   " (created by migration " + std::to_string(version) + ")");
+        }
+      }
+    }
+    return drift;
+  });
+}
+
+}  // namespace rillflow

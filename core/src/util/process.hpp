@@ -1,0 +1,25 @@
+#pragma once
+// Running helper programs (initdb, pg_ctl) without a shell. Private to rillflow::core.
+
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace rillflow::util {
+
+struct ProcessResult {
+  int exit_code = -1;  ///< -1 when it could not be started or died of a signal
+  std::string output;  ///< stdout and stderr, interleaved
+};
+
+/// Runs argv[0] (searched in PATH) to completion and captures its output.
+ProcessResult run_process(const std::vector<std::string>& argv);
+
+/// Starts argv in a new session with stdin from `stdin_fd` and output to /dev/null.
+/// Returns the pid, or -1.
+pid_t spawn_detached(const std::vector<std::string>& argv, int stdin_fd);
+
+/// True when a process with this pid exists.
+bool process_alive(pid_t pid);
+
+}  // namespace rillflow::util
