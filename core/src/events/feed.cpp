@@ -69,6 +69,12 @@ std::int64_t ensure_tick(db::Connection& conn, const detail::StoreState& state) 
 
 }  // namespace
 
+FeedPosition EventStore::feed_end() const {
+  return db::with_connection(state_->connections(), [&](db::Connection& conn) {
+    return FeedPosition{ensure_tick(conn, *state_), 0, 0};
+  });
+}
+
 FeedBatch EventStore::read_feed(FeedPosition position, std::size_t limit) const {
   if (limit == 0) throw Error(ErrorCode::kInvalidArgument, "read_feed needs a limit of at least 1");
   if (position.from_tick < 0 || position.after_seq < 0 ||

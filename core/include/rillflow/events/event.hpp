@@ -96,4 +96,9 @@ struct FeedPosition {
   bool operator==(const FeedPosition&) const = default;
 };
 
+/// The envelope as a JSON object (ids as strings, created_at as RFC 3339 UTC).
+Json to_json(const EventEnvelope& envelope);
+/// A time point as RFC 3339 UTC with microseconds, e.g. "2026-01-02T03:04:05.123456Z".
+std::string format_timestamp(std::chrono::system_clock::time_point t);
+
 }  // namespace rillflow

@@ -53,6 +53,8 @@ class EventStore {
   /// Up to `limit` committed events after `position`, never skipping one whatever the commit
   /// order of concurrent appenders (see docs/ordering.md). Creates a tick when there is news.
   FeedBatch read_feed(FeedPosition position, std::size_t limit) const;
+  /// The position after every event committed so far: start here to see only new events.
+  FeedPosition feed_end() const;
   /// The highest global_seq committed so far (0 when empty).
   std::int64_t head() const;
 

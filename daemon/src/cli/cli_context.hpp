@@ -1,0 +1,43 @@
+#pragma once
+// What every rillflow CLI command shares: global options, the store, output helpers.
+
+#include <rillflow/rillflow.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace rillflow::cli {
+
+/// A command line that parsed but cannot run (e.g. no database URL): exit code 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Context {
+  std::string database_url;
+  std::string schema = "public";
+  bool json = false;
+  /// The command chosen on the command line; returns the exit code.
+  std::function<int()> run;
+
+  /// Builds the store once; UsageError when no URL was given.
+  Store& store();
+
+ private:
+  std::optional<Store> store_;
+};
+
+/// A stream given as a UUID, or else as an alias (resolved, created on first use).
+Uuid stream_arg(Context& ctx, const std::string& text);
+/// Prints a JSON value on one line.
+void print_json(const Json& value);
+
+void add_schema_commands(CLI::App& app, Context& ctx);
+void add_event_commands(CLI::App& app, Context& ctx);
+
+}  // namespace rillflow::cli

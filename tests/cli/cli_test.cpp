@@ -1,0 +1,123 @@
+// The rillflow CLI binary, run as a user would run it, against the test cluster.
+#include "support/test_db.hpp"
+#include "util/process.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace rillflow;
+using rillflow::testing::TestSchema;
+
+namespace {
+
+util::ProcessResult cli(const TestSchema& db, std::vector<std::string> args) {
+  std::vector<std::string> argv{RILLFLOW_CLI_PATH, "--database-url", db.url(), "--schema", db.name()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return util::run_process(argv);
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("cli_usage_errors_exit_2_and_help_is_complete") {
+  auto r = util::run_process({"env", "-u", "DATABASE_URL", RILLFLOW_CLI_PATH, "schema-plan"});
+  CHECK(r.exit_code == 2);
+  CHECK(contains(r.output, "DATABASE_URL"));
+  CHECK(util::run_process({RILLFLOW_CLI_PATH, "no-such-command"}).exit_code == 2);
+  CHECK(util::run_process({RILLFLOW_CLI_PATH}).exit_code == 2);
+  r = util::run_process({RILLFLOW_CLI_PATH, "--help"});
+  CHECK(r.exit_code == 0);
+  for (const char* cmd : {"schema-plan", "schema-sync", "health", "streams", "events", "--database-url", "--schema"}) {
+    CHECK(contains(r.output, cmd));
+  }
+  r = util::run_process({RILLFLOW_CLI_PATH, "events", "--help"});
+  for (const char* cmd : {"append", "read", "tail"}) CHECK(contains(r.output, cmd));
+  CHECK(util::run_process({RILLFLOW_CLI_PATH, "events", "append", "--help"}).exit_code == 0);
+  CHECK(util::run_process({RILLFLOW_CLI_PATH, "--version"}).exit_code == 0);
+}
+
+TEST_CASE("cli_schema_plan_sync_and_health_report_truthfully") {
+  TestSchema db(/*migrate=*/false);
+  auto r = cli(db, {"health", "schema"});
+  CHECK(r.exit_code == 1);
+  r = cli(db, {"schema-plan"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "create table \"" + db.name() + "\".events"));
+  r = cli(db, {"schema-sync"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "applied 1 migration"));
+  r = cli(db, {"schema-plan"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.empty());
+  r = cli(db, {"health", "schema"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "ok"));
+  r = cli(db, {"--json", "schema-sync"});
+  CHECK(contains(r.output, "\"applied\":[]"));
+
+  auto conn = db.raw();
+  pqxx::nontransaction(conn).exec("drop table \"" + db.name() + "\".stream_aliases");
+  r = cli(db, {"health", "schema"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "stream_aliases"));
+}
+
+TEST_CASE("cli_appends_reads_resolves_and_tails_events") {
+  TestSchema db;
+  auto r = cli(db, {"streams", "resolve", "orders:42"});
+  REQUIRE(r.exit_code == 0);
+  const std::string id = r.output.substr(0, 36);
+  CHECK(parse_uuid(id) == db.store().resolve_stream_alias("orders:42"));
+
+  r = cli(db, {"events", "append", "orders:42", "OrderPlaced", R"({"total": 12})", "--expected", "no_stream",
+               "--headers", R"({"req":"r1"})", "--idempotency-key", "k1"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "version 1"));
+  r = cli(db, {"events", "append", id, "OrderPlaced", R"({"total": 12})", "--expected", "no_stream",
+               "--headers", R"({"req":"r1"})", "--idempotency-key", "k1"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "replayed"));
+  r = cli(db, {"events", "append", id, "OrderPaid", "{}", "--expected", "0"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "version_conflict"));
+  r = cli(db, {"events", "append", id, "OrderPaid", "{not json"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "malformed JSON"));
+  r = cli(db, {"events", "append", id, "OrderPaid", "{}", "--expected", "sometimes"});
+  CHECK(r.exit_code == 2);
+  CHECK(cli(db, {"events", "append", id, "OrderPaid", R"({"amount": 12})", "--expected", "1"}).exit_code == 0);
+
+  r = cli(db, {"events", "read", "orders:42"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "@1 OrderPlaced {\"total\":12}"));
+  CHECK(contains(r.output, "@2 OrderPaid"));
+  r = cli(db, {"--json", "events", "read", id, "--from", "2"});
+  const auto line = parse_json(r.output);
+  CHECK(line.at("type").as_string() == "OrderPaid");
+  CHECK(line.at("stream_seq").as_int64() == 2);
+
+  r = cli(db, {"--json", "events", "tail", "--from-start"});
+  CHECK(r.exit_code == 0);
+  CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 2);
+  r = cli(db, {"events", "tail"});  // from the end: nothing new
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.empty());
+  r = cli(db, {"events", "tail", "--from-start", "--follow", "--max", "1"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "OrderPlaced"));
+}
+
+TEST_CASE("cli_reports_an_unreachable_database_without_the_password") {
+  const auto r = util::run_process({RILLFLOW_CLI_PATH, "--database-url",
+                                    "postgresql://app:pa55word@127.0.0.1:1/x?connect_timeout=2",
+                                    "schema-plan"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "127.0.0.1:1"));
+  CHECK_FALSE(contains(r.output, "pa55word"));
+  const auto bad = util::run_process({RILLFLOW_CLI_PATH, "--database-url", "x", "--schema", "Bad-Name",
+                                      "schema-plan"});
+  CHECK(bad.exit_code == 1);
+  CHECK(contains(bad.output, "invalid schema name"));
+}
