@@ -4,21 +4,36 @@ namespace rillflow {
 
 std::string_view error_code_name(ErrorCode code) noexcept {
   switch (code) {
-    case ErrorCode::kInternal: return "internal";
-    case ErrorCode::kInvalidArgument: return "invalid_argument";
-    case ErrorCode::kConnection: return "connection";
-    case ErrorCode::kDatabase: return "database";
-    case ErrorCode::kTimeout: return "timeout";
-    case ErrorCode::kCommitOutcomeUnknown: return "commit_outcome_unknown";
-    case ErrorCode::kSchema: return "schema";
-    case ErrorCode::kNotInstalled: return "not_installed";
-    case ErrorCode::kVersionConflict: return "version_conflict";
-    case ErrorCode::kIdempotencyConflict: return "idempotency_conflict";
-    case ErrorCode::kDocVersionConflict: return "doc_version_conflict";
-    case ErrorCode::kDocNotFound: return "doc_not_found";
-    case ErrorCode::kTenantNotFound: return "tenant_not_found";
-    case ErrorCode::kConfig: return "config";
-    case ErrorCode::kPlugin: return "plugin";
+    case ErrorCode::kInternal:
+      return "internal";
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kConnection:
+      return "connection";
+    case ErrorCode::kDatabase:
+      return "database";
+    case ErrorCode::kTimeout:
+      return "timeout";
+    case ErrorCode::kCommitOutcomeUnknown:
+      return "commit_outcome_unknown";
+    case ErrorCode::kSchema:
+      return "schema";
+    case ErrorCode::kNotInstalled:
+      return "not_installed";
+    case ErrorCode::kVersionConflict:
+      return "version_conflict";
+    case ErrorCode::kIdempotencyConflict:
+      return "idempotency_conflict";
+    case ErrorCode::kDocVersionConflict:
+      return "doc_version_conflict";
+    case ErrorCode::kDocNotFound:
+      return "doc_not_found";
+    case ErrorCode::kTenantNotFound:
+      return "tenant_not_found";
+    case ErrorCode::kConfig:
+      return "config";
+    case ErrorCode::kPlugin:
+      return "plugin";
   }
   return "unknown";
 }

@@ -16,40 +16,57 @@ std::string StoreState::sql(std::string_view text) const {
 }
 }  // namespace detail
 
-StoreBuilder Store::builder(std::string url) { return StoreBuilder(std::move(url)); }
+StoreBuilder Store::builder(std::string url) {
+  return StoreBuilder(std::move(url));
+}
 
-Store Store::connect(std::string url) { return StoreBuilder(std::move(url)).build(); }
+Store Store::connect(std::string url) {
+  return StoreBuilder(std::move(url)).build();
+}
 
 Store StoreBuilder::build() const {
   validate_identifier(options_.schema, "schema name");
-  if (!options_.notify_channel.empty()) validate_identifier(options_.notify_channel, "notify channel");
+  if (!options_.notify_channel.empty())
+    validate_identifier(options_.notify_channel, "notify channel");
   auto info = db::ConnInfo::parse(url_);
-  const auto seconds = std::max<long long>(
-      2, std::chrono::duration_cast<std::chrono::seconds>(options_.connect_timeout + std::chrono::milliseconds(999)).count());
+  const auto seconds =
+      std::max<long long>(2, std::chrono::duration_cast<std::chrono::seconds>(
+                                 options_.connect_timeout + std::chrono::milliseconds(999))
+                                 .count());
   info.set("connect_timeout", std::to_string(seconds));
   if (info.get("application_name").empty()) info.set("application_name", options_.application_name);
 
   auto state = std::make_shared<detail::StoreState>();
   state->options = options_;
   state->quoted_schema = db::quote_ident(options_.schema);
-  state->pool = std::make_unique<db::Pool>(info, options_.max_connections, options_.acquire_timeout);
+  state->pool =
+      std::make_unique<db::Pool>(info, options_.max_connections, options_.acquire_timeout);
   { auto probe = state->pool->acquire(); }  // fail fast with a clear ConnectionError
   return Store(std::move(state));
 }
 
-EventStore Store::events() const { return EventStore(state_); }
+EventStore Store::events() const {
+  return EventStore(state_);
+}
 
-SchemaManager Store::schema() const { return SchemaManager(state_); }
+SchemaManager Store::schema() const {
+  return SchemaManager(state_);
+}
 
-const StoreOptions& Store::options() const noexcept { return state_->options; }
+const StoreOptions& Store::options() const noexcept {
+  return state_->options;
+}
 
-std::string Store::describe_target() const { return state_->pool->target(); }
+std::string Store::describe_target() const {
+  return state_->pool->target();
+}
 
 Uuid Store::resolve_stream_alias(std::string_view alias) const {
   if (alias.empty() || alias.size() > 256) {
     throw Error(ErrorCode::kInvalidArgument, "a stream alias must be 1 to 256 characters long");
   }
-  if (std::any_of(alias.begin(), alias.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+  if (std::any_of(alias.begin(), alias.end(),
+                  [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
     throw Error(ErrorCode::kInvalidArgument, "a stream alias must not contain control characters");
   }
   const std::string insert = state_->sql(

@@ -19,7 +19,9 @@ Uuid parse_uuid(std::string_view text) {
   bool canonical = text.size() == 36;
   for (std::size_t i = 0; canonical && i < text.size(); ++i) {
     const char c = text[i];
-    canonical = (i == 8 || i == 13 || i == 18 || i == 23) ? c == '-' : std::isxdigit(static_cast<unsigned char>(c)) != 0;
+    canonical = (i == 8 || i == 13 || i == 18 || i == 23)
+                    ? c == '-'
+                    : std::isxdigit(static_cast<unsigned char>(c)) != 0;
   }
   if (!canonical) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -29,7 +31,9 @@ Uuid parse_uuid(std::string_view text) {
   return boost::uuids::string_generator()(text.begin(), text.end());
 }
 
-std::string to_string(const Uuid& id) { return boost::uuids::to_string(id); }
+std::string to_string(const Uuid& id) {
+  return boost::uuids::to_string(id);
+}
 
 Json parse_json(std::string_view text) {
   boost::system::error_code ec;
@@ -40,6 +44,8 @@ Json parse_json(std::string_view text) {
   return value;
 }
 
-const char* version() noexcept { return RILLFLOW_VERSION_STRING; }
+const char* version() noexcept {
+  return RILLFLOW_VERSION_STRING;
+}
 
 }  // namespace rillflow

@@ -10,7 +10,8 @@ using rillflow::testing::TestSchema;
 namespace {
 
 util::ProcessResult cli(const TestSchema& db, std::vector<std::string> args) {
-  std::vector<std::string> argv{RILLFLOW_CLI_PATH, "--database-url", db.url(), "--schema", db.name()};
+  std::vector<std::string> argv{RILLFLOW_CLI_PATH, "--database-url", db.url(), "--schema",
+                                db.name()};
   argv.insert(argv.end(), args.begin(), args.end());
   return util::run_process(argv);
 }
@@ -29,7 +30,8 @@ TEST_CASE("cli_usage_errors_exit_2_and_help_is_complete") {
   CHECK(util::run_process({RILLFLOW_CLI_PATH}).exit_code == 2);
   r = util::run_process({RILLFLOW_CLI_PATH, "--help"});
   CHECK(r.exit_code == 0);
-  for (const char* cmd : {"schema-plan", "schema-sync", "health", "streams", "events", "--database-url", "--schema"}) {
+  for (const char* cmd : {"schema-plan", "schema-sync", "health", "streams", "events",
+                          "--database-url", "--schema"}) {
     CHECK(contains(r.output, cmd));
   }
   r = util::run_process({RILLFLOW_CLI_PATH, "events", "--help"});
@@ -71,8 +73,8 @@ TEST_CASE("cli_appends_reads_resolves_and_tails_events") {
   const std::string id = r.output.substr(0, 36);
   CHECK(parse_uuid(id) == db.store().resolve_stream_alias("orders:42"));
 
-  r = cli(db, {"events", "append", "orders:42", "OrderPlaced", R"({"total": 12})", "--expected", "no_stream",
-               "--headers", R"({"req":"r1"})", "--idempotency-key", "k1"});
+  r = cli(db, {"events", "append", "orders:42", "OrderPlaced", R"({"total": 12})", "--expected",
+               "no_stream", "--headers", R"({"req":"r1"})", "--idempotency-key", "k1"});
   CHECK(r.exit_code == 0);
   CHECK(contains(r.output, "version 1"));
   r = cli(db, {"events", "append", id, "OrderPlaced", R"({"total": 12})", "--expected", "no_stream",
@@ -87,7 +89,8 @@ TEST_CASE("cli_appends_reads_resolves_and_tails_events") {
   CHECK(contains(r.output, "malformed JSON"));
   r = cli(db, {"events", "append", id, "OrderPaid", "{}", "--expected", "sometimes"});
   CHECK(r.exit_code == 2);
-  CHECK(cli(db, {"events", "append", id, "OrderPaid", R"({"amount": 12})", "--expected", "1"}).exit_code == 0);
+  CHECK(cli(db, {"events", "append", id, "OrderPaid", R"({"amount": 12})", "--expected", "1"})
+            .exit_code == 0);
 
   r = cli(db, {"events", "read", "orders:42"});
   CHECK(r.exit_code == 0);
@@ -116,8 +119,8 @@ TEST_CASE("cli_reports_an_unreachable_database_without_the_password") {
   CHECK(r.exit_code == 1);
   CHECK(contains(r.output, "127.0.0.1:1"));
   CHECK_FALSE(contains(r.output, "pa55word"));
-  const auto bad = util::run_process({RILLFLOW_CLI_PATH, "--database-url", "x", "--schema", "Bad-Name",
-                                      "schema-plan"});
+  const auto bad = util::run_process(
+      {RILLFLOW_CLI_PATH, "--database-url", "x", "--schema", "Bad-Name", "schema-plan"});
   CHECK(bad.exit_code == 1);
   CHECK(contains(bad.output, "invalid schema name"));
 }

@@ -61,8 +61,8 @@ TEST_CASE("read_stream_returns_envelopes_with_all_metadata") {
   opts.headers = boost::json::object{{"req_id", "r-1"}};
   opts.causation_id = cause;
   opts.correlation_id = corr;
-  events.append_with(id, Expected::any(), {Event("A", boost::json::object{{"x", 1}}), Event("B", 2)},
-                     opts);
+  events.append_with(id, Expected::any(),
+                     {Event("A", boost::json::object{{"x", 1}}), Event("B", 2)}, opts);
   events.append_stream(id, Expected::any(), one("C", 3));
 
   const auto all = events.read_stream(id);
@@ -103,8 +103,9 @@ TEST_CASE("append_builder_sends_headers_expected_and_events") {
   const auto all = db.store().events().read_stream(id);
   REQUIRE(all.size() == 2);
   CHECK(all[1].headers.at("req_id").as_string() == "abc");
-  CHECK_THROWS_AS(db.store().events().builder(id).expected(Expected::no_stream()).push(Event("X", 0)).send(),
-                  VersionConflict);
+  CHECK_THROWS_AS(
+      db.store().events().builder(id).expected(Expected::no_stream()).push(Event("X", 0)).send(),
+      VersionConflict);
 }
 
 TEST_CASE("concurrent_appends_to_one_stream_serialize_without_gaps") {
@@ -169,7 +170,8 @@ TEST_CASE("concurrent_exact_appends_get_version_conflicts_never_raw_sql_errors")
   CHECK(conflicts > 0);
   CHECK(events.stream_version(id) == 1 + ok.load());
   const auto all = events.read_stream(id);
-  for (std::size_t i = 0; i < all.size(); ++i) CHECK(all[i].stream_seq == static_cast<std::int64_t>(i + 1));
+  for (std::size_t i = 0; i < all.size(); ++i)
+    CHECK(all[i].stream_seq == static_cast<std::int64_t>(i + 1));
 }
 
 TEST_CASE("idempotent_retry_returns_the_original_result_and_writes_nothing") {
@@ -179,10 +181,12 @@ TEST_CASE("idempotent_retry_returns_the_original_result_and_writes_nothing") {
   AppendOptions opts;
   opts.idempotency_key = "req-123";
   opts.headers = boost::json::object{{"h", 1}};
-  const auto first = events.append_with(id, Expected::no_stream(), {Event("Placed", 42), Event("Paid", 1)}, opts);
+  const auto first =
+      events.append_with(id, Expected::no_stream(), {Event("Placed", 42), Event("Paid", 1)}, opts);
   CHECK_FALSE(first.replayed);
   // The retry carries the same expectation, which would now fail: the key answers first.
-  const auto again = events.append_with(id, Expected::no_stream(), {Event("Placed", 42), Event("Paid", 1)}, opts);
+  const auto again =
+      events.append_with(id, Expected::no_stream(), {Event("Placed", 42), Event("Paid", 1)}, opts);
   CHECK(again.replayed);
   CHECK(again.first_version == first.first_version);
   CHECK(again.last_version == first.last_version);
@@ -192,7 +196,9 @@ TEST_CASE("idempotent_retry_returns_the_original_result_and_writes_nothing") {
 
   // Keys are per stream: the same key on another stream is a new append.
   const auto other = new_uuid();
-  CHECK_FALSE(events.append_with(other, Expected::any(), {Event("Placed", 42), Event("Paid", 1)}, opts).replayed);
+  CHECK_FALSE(
+      events.append_with(other, Expected::any(), {Event("Placed", 42), Event("Paid", 1)}, opts)
+          .replayed);
   // A second key on the same stream is a second append.
   opts.idempotency_key = "req-124";
   CHECK(events.append_with(id, Expected::any(), {Event("Shipped", 1)}, opts).last_version == 3);
@@ -302,7 +308,8 @@ TEST_CASE("append_rejects_bad_input_with_clear_errors") {
     }
     return ErrorCode::kInternal;
   };
-  CHECK(code_of([&] { events.append_stream(id, Expected::any(), {}); }) == ErrorCode::kInvalidArgument);
+  CHECK(code_of([&] { events.append_stream(id, Expected::any(), {}); }) ==
+        ErrorCode::kInvalidArgument);
   CHECK(code_of([&] { events.append_stream(id, Expected::any(), {Event("", 1)}); }) ==
         ErrorCode::kInvalidArgument);
   AppendOptions bad_headers;
@@ -311,7 +318,8 @@ TEST_CASE("append_rejects_bad_input_with_clear_errors") {
         ErrorCode::kInvalidArgument);
   // Hostile type names and bodies are stored verbatim.
   const std::string hostile = "\"; delete from events; --";
-  events.append_stream(id, Expected::any(), {Event(hostile, boost::json::object{{"'", "\\\u0001"}})});
+  events.append_stream(id, Expected::any(),
+                       {Event(hostile, boost::json::object{{"'", "\\\u0001"}})});
   const auto back = events.read_stream(id);
   REQUIRE(back.size() == 1);
   CHECK(back[0].type == hostile);

@@ -19,7 +19,8 @@ using rillflow::testing::TestSchema;
 namespace {
 
 // Reads until caught up; returns the events and leaves `pos` after them.
-std::vector<EventEnvelope> drain(const EventStore& events, FeedPosition& pos, std::size_t page = 100) {
+std::vector<EventEnvelope> drain(const EventStore& events, FeedPosition& pos,
+                                 std::size_t page = 100) {
   std::vector<EventEnvelope> out;
   while (true) {
     auto batch = events.read_feed(pos, page);

@@ -76,8 +76,11 @@ TEST_CASE("drift_reports_missing_objects_changed_and_unknown_migrations") {
   REQUIRE(drift.problems.size() == 1);
   CHECK(drift.problems[0].find("events_tx_id_idx") != std::string::npos);
 
-  pqxx::nontransaction(conn).exec("update " + s + ".rillflow_migrations set checksum = 'x' where version = 1");
-  pqxx::nontransaction(conn).exec("insert into " + s + ".rillflow_migrations (version, name, checksum) values (999, 'future', 'y')");
+  pqxx::nontransaction(conn).exec("update " + s +
+                                  ".rillflow_migrations set checksum = 'x' where version = 1");
+  pqxx::nontransaction(conn).exec(
+      "insert into " + s +
+      ".rillflow_migrations (version, name, checksum) values (999, 'future', 'y')");
   drift = db.store().schema().drift();
   CHECK(drift.problems.size() == 3);
   bool changed = false, unknown = false;
@@ -97,8 +100,9 @@ TEST_CASE("schemas_are_isolated_and_names_are_validated") {
   CHECK(a.store().events().read_stream(id).size() == 1);
   CHECK(b.store().events().read_stream(id).empty());
 
-  for (const std::string& bad : std::vector<std::string>{"", "Public", "a-b", "x\"; drop schema public; --", "1abc", "pg_catalog",
-                                std::string(64, 'a'), "sch ema"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "Public", "a-b", "x\"; drop schema public; --", "1abc",
+                                "pg_catalog", std::string(64, 'a'), "sch ema"}) {
     CAPTURE(bad);
     try {
       Store::builder(a.url()).schema(bad).build();
@@ -119,4 +123,18 @@ TEST_CASE("using_an_unmigrated_schema_says_to_run_schema_sync") {
     CHECK(e.code() == ErrorCode::kSchema);
     CHECK(std::string(e.what()).find("schema-sync") != std::string::npos);
   }
+}
+
+TEST_CASE("drift_detects_events_restored_from_another_cluster") {
+  TestSchema db;
+  CHECK(db.store().schema().drift().ok());
+  auto conn = db.raw();
+  pqxx::nontransaction(conn).exec(
+      "insert into \"" + db.name() +
+      "\".events (stream_id, stream_seq, event_type, body, tx_id) "
+      "values (gen_random_uuid(), 1, 'Restored', '{}', "
+      "(pg_snapshot_xmax(pg_current_snapshot())::text::bigint + 1000000)::text::xid8)");
+  const auto drift = db.store().schema().drift();
+  REQUIRE(drift.problems.size() == 1);
+  CHECK(drift.problems[0].find("another cluster") != std::string::npos);
 }

@@ -24,7 +24,8 @@ TEST_CASE("connecting_to_a_database_that_is_down_names_host_and_port_not_the_pas
 }
 
 TEST_CASE("malformed_database_urls_are_rejected_without_echoing_secrets") {
-  for (const std::string& url : std::vector<std::string>{"not a url", "postgresql://u:pw-secret@host:5432/db?nosuchoption=1",
+  for (const std::string& url :
+       std::vector<std::string>{"not a url", "postgresql://u:pw-secret@host:5432/db?nosuchoption=1",
                                 "postgresql://u:pw-secret@[::1/db", ""}) {
     CAPTURE(url);
     try {
@@ -39,7 +40,8 @@ TEST_CASE("malformed_database_urls_are_rejected_without_echoing_secrets") {
 
 TEST_CASE("store_copies_share_one_bounded_pool_and_time_out_when_exhausted") {
   TestSchema db;
-  auto store = db.builder().max_connections(2).acquire_timeout(std::chrono::milliseconds(300)).build();
+  auto store =
+      db.builder().max_connections(2).acquire_timeout(std::chrono::milliseconds(300)).build();
   store.schema().sync();
   auto copy = store;  // cheap, shares the pool
   // Two raw transactions hold locks on one stream; the pool has only two connections, so a
@@ -52,14 +54,19 @@ TEST_CASE("store_copies_share_one_bounded_pool_and_time_out_when_exhausted") {
                "' for update");
   std::vector<std::thread> waiting;
   for (int i = 0; i < 2; ++i) {
-    waiting.emplace_back([&] { copy.events().append_stream(id, Expected::any(), {Event("B", 2)}); });
+    waiting.emplace_back(
+        [&] { copy.events().append_stream(id, Expected::any(), {Event("B", 2)}); });
   }
   // Wait until both pooled connections are blocked on the row lock.
   for (int i = 0; i < 500; ++i) {
     auto probe_conn = db.raw();
     pqxx::nontransaction probe(probe_conn);
-    const auto n = probe.exec("select count(*) from pg_stat_activity where wait_event_type = 'Lock' and "
-                              "query like '%streams%'")[0][0].as<int>();
+    const auto n =
+        probe
+            .exec(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and "
+                "query like '%streams%'")[0][0]
+            .as<int>();
     if (n >= 2) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -81,7 +88,9 @@ TEST_CASE("a_dropped_connection_is_replaced_transparently_on_the_next_call") {
   store.events().append_stream(id, Expected::any(), {Event("A", 1)});
   auto admin_conn = db.raw();
   pqxx::nontransaction admin(admin_conn);
-  admin.exec("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'rf_kill_me'");
+  admin.exec(
+      "select pg_terminate_backend(pid) from pg_stat_activity where application_name = "
+      "'rf_kill_me'");
   // The first call on the dead connection fails with a ConnectionError; the pool drops it.
   try {
     store.events().head();

@@ -33,8 +33,7 @@ std::unique_ptr<Connection> Pool::open() const {
     return std::make_unique<Connection>(conninfo_);
   } catch (const pqxx::broken_connection& e) {
     throw ConnectionError("cannot connect to PostgreSQL at " + target_ + ": " +
-                          trim_message(e.what()) +
-                          " (is the server running and the URL right?)");
+                          trim_message(e.what()) + " (is the server running and the URL right?)");
   } catch (const std::exception& e) {
     throw ConnectionError("cannot connect to PostgreSQL at " + target_ + ": " +
                           trim_message(e.what()));

@@ -60,8 +60,8 @@ void rethrow_as_rillflow(const std::string& target, bool& connection_broken) {
     const std::string state = e.sqlstate();
     if (state.starts_with("08")) {
       connection_broken = true;
-      throw ConnectionError("connection to PostgreSQL at " + target + " failed: " +
-                            trim_message(e.what()));
+      throw ConnectionError("connection to PostgreSQL at " + target +
+                            " failed: " + trim_message(e.what()));
     }
     if (state == "3F000" || state == "42P01") {
       throw Error(ErrorCode::kSchema,

@@ -3,19 +3,19 @@
 
 #include "util/process.hpp"
 
-#include <algorithm>
 #include <arpa/inet.h>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
-#include <fstream>
 #include <netinet/in.h>
 #include <pwd.h>
-#include <sstream>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -23,7 +23,7 @@ namespace rillflow {
 
 struct EmbeddedPostgres::Impl {
   fs::path bindir;
-  fs::path dir;  // private: data/, sock/, server.log, owner.pid
+  fs::path dir;        // private: data/, sock/, server.log, owner.pid
   std::string run_as;  // empty when not root
   std::string url;
   int port = 0;
@@ -140,8 +140,12 @@ void remove_stale(const fs::path& parent, const std::string& run_as, const fs::p
     pid_t owner = 0;
     if (!(in >> owner) || util::process_alive(owner)) continue;
     if (fs::exists(entry.path() / "data" / "postmaster.pid", ec)) {
-      std::vector<std::string> stop{(bindir / "pg_ctl").string(), "-D",
-                                    (entry.path() / "data").string(), "-m", "immediate", "stop"};
+      std::vector<std::string> stop{(bindir / "pg_ctl").string(),
+                                    "-D",
+                                    (entry.path() / "data").string(),
+                                    "-m",
+                                    "immediate",
+                                    "stop"};
       if (!run_as.empty()) stop.insert(stop.begin(), {"runuser", "-u", run_as, "--"});
       util::run_process(stop);
     }
@@ -191,8 +195,8 @@ EmbeddedPostgres EmbeddedPostgres::start(const EmbeddedPostgresOptions& options)
 
   std::string tmpl = (parent / "rillflow-pg-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) {
-    throw Error(ErrorCode::kInternal, "cannot create a directory in " + parent.string() + ": " +
-                                          std::strerror(errno));
+    throw Error(ErrorCode::kInternal,
+                "cannot create a directory in " + parent.string() + ": " + std::strerror(errno));
   }
   impl->dir = tmpl;
   { std::ofstream(impl->dir / "owner.pid") << ::getpid() << '\n'; }
@@ -209,11 +213,10 @@ EmbeddedPostgres EmbeddedPostgres::start(const EmbeddedPostgresOptions& options)
   // From here on the watchdog owns cleanup if this process dies.
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) == 0) {
-    std::string stop = shell_quote(impl->pg("pg_ctl")) + " -D " + shell_quote(impl->data().string()) +
-                       " -m immediate stop";
+    std::string stop = shell_quote(impl->pg("pg_ctl")) + " -D " +
+                       shell_quote(impl->data().string()) + " -m immediate stop";
     if (!impl->run_as.empty()) stop = "runuser -u " + shell_quote(impl->run_as) + " -- " + stop;
-    const std::string script =
-        "read _; " + stop + "; rm -rf " + shell_quote(impl->dir.string());
+    const std::string script = "read _; " + stop + "; rm -rf " + shell_quote(impl->dir.string());
     impl->watchdog = util::spawn_detached({"/bin/sh", "-c", script}, fds[0]);
     ::close(fds[0]);
     impl->watchdog_fd = fds[1];
@@ -221,20 +224,23 @@ EmbeddedPostgres EmbeddedPostgres::start(const EmbeddedPostgresOptions& options)
 
   EmbeddedPostgres pg(std::move(impl));
   Impl& s = *pg.impl_;
-  const auto initdb = util::run_process(s.as_user(
-      {s.pg("initdb"), "-D", s.data().string(), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-       "--locale=C", "--no-sync"}));
+  const auto initdb =
+      util::run_process(s.as_user({s.pg("initdb"), "-D", s.data().string(), "-U", "postgres",
+                                   "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"}));
   if (initdb.exit_code != 0) {
-    throw Error(ErrorCode::kInternal, "initdb failed in " + s.data().string() + ":\n" + initdb.output);
+    throw Error(ErrorCode::kInternal,
+                "initdb failed in " + s.data().string() + ":\n" + initdb.output);
   }
   s.port = options.tcp ? free_tcp_port() : 5432;
-  std::string server_opts = "-p " + std::to_string(s.port) + " -k " + shell_quote(s.sock().string()) +
+  std::string server_opts = "-p " + std::to_string(s.port) + " -k " +
+                            shell_quote(s.sock().string()) +
                             " -c listen_addresses=" + (options.tcp ? "127.0.0.1" : "''") +
                             " -c max_connections=200 -c unix_socket_permissions=0700";
-  if (!options.durable) server_opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
-  const auto started = util::run_process(s.as_user({s.pg("pg_ctl"), "-D", s.data().string(), "-l",
-                                                    s.log().string(), "-w", "-t", "60", "-o",
-                                                    server_opts, "start"}));
+  if (!options.durable)
+    server_opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
+  const auto started =
+      util::run_process(s.as_user({s.pg("pg_ctl"), "-D", s.data().string(), "-l", s.log().string(),
+                                   "-w", "-t", "60", "-o", server_opts, "start"}));
   if (started.exit_code != 0) {
     throw Error(ErrorCode::kInternal, "PostgreSQL did not start (" + started.output +
                                           "); server log:\n" + log_tail(s.log()));
@@ -276,11 +282,19 @@ EmbeddedPostgres& EmbeddedPostgres::operator=(EmbeddedPostgres&& other) noexcept
   }
   return *this;
 }
-EmbeddedPostgres::~EmbeddedPostgres() { stop(); }
+EmbeddedPostgres::~EmbeddedPostgres() {
+  stop();
+}
 
-const std::string& EmbeddedPostgres::url() const { return impl_->url; }
-int EmbeddedPostgres::port() const { return impl_->port; }
-const fs::path& EmbeddedPostgres::directory() const { return impl_->dir; }
+const std::string& EmbeddedPostgres::url() const {
+  return impl_->url;
+}
+int EmbeddedPostgres::port() const {
+  return impl_->port;
+}
+const fs::path& EmbeddedPostgres::directory() const {
+  return impl_->dir;
+}
 
 void EmbeddedPostgres::stop() {
   if (impl_) impl_->shutdown();

@@ -7,10 +7,14 @@ namespace rillflow {
 
 std::string Expected::to_string() const {
   switch (kind_) {
-    case Kind::kAny: return "any";
-    case Kind::kNoStream: return "no_stream";
-    case Kind::kStreamExists: return "stream_exists";
-    case Kind::kExact: return "exact(" + std::to_string(version_) + ")";
+    case Kind::kAny:
+      return "any";
+    case Kind::kNoStream:
+      return "no_stream";
+    case Kind::kStreamExists:
+      return "stream_exists";
+    case Kind::kExact:
+      return "exact(" + std::to_string(version_) + ")";
   }
   return "?";
 }
@@ -33,7 +37,9 @@ std::string format_timestamp(std::chrono::system_clock::time_point t) {
 }
 
 Json to_json(const EventEnvelope& e) {
-  auto opt = [](const std::optional<Uuid>& id) { return id ? Json(to_string(*id)) : Json(nullptr); };
+  auto opt = [](const std::optional<Uuid>& id) {
+    return id ? Json(to_string(*id)) : Json(nullptr);
+  };
   return boost::json::object{{"global_seq", e.global_seq},
                              {"stream_id", to_string(e.stream_id)},
                              {"stream_seq", e.stream_seq},

@@ -72,8 +72,8 @@ EventEnvelope envelope_from_row(const pqxx::row& row) {
   env.headers = boost::json::parse(std::string_view(row[5].c_str(), row[5].size()));
   env.causation_id = optional_uuid(row[6]);
   env.correlation_id = optional_uuid(row[7]);
-  env.created_at = std::chrono::system_clock::time_point(
-      std::chrono::microseconds(row[8].as<std::int64_t>()));
+  env.created_at =
+      std::chrono::system_clock::time_point(std::chrono::microseconds(row[8].as<std::int64_t>()));
   return env;
 }
 
@@ -181,7 +181,9 @@ AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
 EventStore::EventStore(std::shared_ptr<const detail::StoreState> state, bool advisory_locks)
     : state_(std::move(state)), advisory_locks_(advisory_locks) {}
 
-EventStore EventStore::with_advisory_locks() const { return EventStore(state_, true); }
+EventStore EventStore::with_advisory_locks() const {
+  return EventStore(state_, true);
+}
 
 AppendResult EventStore::append_stream(const Uuid& stream_id, Expected expected,
                                        std::vector<Event> events) const {
@@ -215,7 +217,8 @@ std::optional<std::int64_t> EventStore::stream_version(const Uuid& stream_id) co
   return db::without_transaction(state_->connections(), [&](auto& txn, db::Connection& conn) {
     const auto r = txn.exec_prepared(conn.prepared(sql), to_string(stream_id));
     std::optional<std::int64_t> v;
-    if (!r.empty() && r[0][0].template as<std::int64_t>() > 0) v = r[0][0].template as<std::int64_t>();
+    if (!r.empty() && r[0][0].template as<std::int64_t>() > 0)
+      v = r[0][0].template as<std::int64_t>();
     return v;
   });
 }

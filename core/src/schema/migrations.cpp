@@ -63,7 +63,8 @@ insert into {schema}.ticks (tick_id, snapshot) values (0, pg_current_snapshot())
 )sql";
 
 const std::array<Migration, 1> kMigrations{{
-    {1, "events",
+    {1,
+     "events",
      kEvents,
      {"streams", "events", "events_pkey", "events_stream_seq_key", "events_tx_id_idx",
       "idempotency_keys", "stream_aliases", "ticks"}},
@@ -71,7 +72,9 @@ const std::array<Migration, 1> kMigrations{{
 
 }  // namespace
 
-std::span<const Migration> migrations() { return kMigrations; }
+std::span<const Migration> migrations() {
+  return kMigrations;
+}
 
 std::string checksum(std::string_view sql) {
   std::uint64_t hash = 14695981039346656037ull;

@@ -45,8 +45,10 @@ DbState read_state(pqxx::transaction_base& txn, const detail::StoreState& s) {
                                    s.quoted_schema + ".rillflow_migrations");
   st.bootstrapped = reg[0][0].as<bool>();
   if (!st.bootstrapped) return st;
-  for (const auto& row : txn.exec(s.sql("select version, name, checksum from {schema}.rillflow_migrations"))) {
-    st.applied.emplace(row[0].as<int>(), Applied{row[1].as<std::string>(), row[2].as<std::string>()});
+  for (const auto& row :
+       txn.exec(s.sql("select version, name, checksum from {schema}.rillflow_migrations"))) {
+    st.applied.emplace(row[0].as<int>(),
+                       Applied{row[1].as<std::string>(), row[2].as<std::string>()});
   }
   return st;
 }
@@ -81,7 +83,9 @@ std::string script_of(const DbState& st, const std::vector<PendingMigration>& pe
 
 }  // namespace
 
-int SchemaManager::latest_version() noexcept { return schema::migrations().back().version; }
+int SchemaManager::latest_version() noexcept {
+  return schema::migrations().back().version;
+}
 
 std::vector<PendingMigration> SchemaManager::plan() const {
   return db::without_transaction(state_->connections(), [&](auto& txn, auto&) {
@@ -142,7 +146,8 @@ SchemaDrift SchemaManager::drift() const {
       if (it->second.checksum != expected) {
         drift.problems.push_back("migration " + std::to_string(version) + " (" +
                                  std::string(m->name) + ") was applied from different text " +
-                                 "(checksum " + it->second.checksum + ", library " + expected + ")");
+                                 "(checksum " + it->second.checksum + ", library " + expected +
+                                 ")");
       }
       for (const auto relation : m->relations) {
         const auto r = txn.exec_params("select to_regclass($1) is not null",
@@ -151,6 +156,20 @@ SchemaDrift SchemaManager::drift() const {
           drift.problems.push_back("missing relation " + schema_name + "." + std::string(relation) +
                                    " (created by migration " + std::to_string(version) + ")");
         }
+      }
+    }
+    // Committed events whose transaction ids lie in this cluster's future come from another
+    // cluster (a logical dump restored without carrying the xid counter over): the feed would
+    // stall on them. docs/ordering.md has the procedure.
+    if (st.applied.contains(1)) {
+      const auto future =
+          txn.exec(state_->sql("select exists (select 1 from {schema}.events where tx_id >= "
+                               "pg_snapshot_xmax(pg_current_snapshot()))"));
+      if (future[0][0].template as<bool>()) {
+        drift.problems.push_back(
+            "events in schema '" + schema_name +
+            "' carry transaction ids from another cluster (restored from a dump?); the feed "
+            "cannot deliver them until the restore procedure in docs/ordering.md is followed");
       }
     }
     return drift;

@@ -1,8 +1,8 @@
 #pragma once
 // Running helper programs (initdb, pg_ctl) without a shell. Private to rillflow::core.
 
-#include <string>
 #include <sys/types.h>
+#include <string>
 #include <vector>
 
 namespace rillflow::util {

@@ -9,7 +9,11 @@ Store& Context::store() {
     if (database_url.empty()) {
       throw UsageError("no database: pass --database-url or set DATABASE_URL");
     }
-    store_ = Store::builder(database_url).schema(schema).max_connections(2).application_name("rillflow-cli").build();
+    store_ = Store::builder(database_url)
+                 .schema(schema)
+                 .max_connections(2)
+                 .application_name("rillflow-cli")
+                 .build();
   }
   return *store_;
 }
@@ -19,6 +23,8 @@ Uuid stream_arg(Context& ctx, const std::string& text) {
   return ctx.store().resolve_stream_alias(text);
 }
 
-void print_json(const Json& value) { std::cout << boost::json::serialize(value) << "\n"; }
+void print_json(const Json& value) {
+  std::cout << boost::json::serialize(value) << "\n";
+}
 
 }  // namespace rillflow::cli

@@ -66,8 +66,9 @@ void add_event_commands(CLI::App& app, Context& ctx) {
       ->required();
   append->add_option("type", a.type, "Event type")->required();
   append->add_option("body", a.body, "Event body as JSON")->required();
-  append->add_option("--expected", a.expected,
-                     "any | no_stream | stream_exists | N (the stream's current version)")
+  append
+      ->add_option("--expected", a.expected,
+                   "any | no_stream | stream_exists | N (the stream's current version)")
       ->capture_default_str();
   append->add_option("--headers", a.headers, "Headers as a JSON object");
   append->add_option("--idempotency-key", a.key,

@@ -6,15 +6,15 @@
 
 int main(int argc, char** argv) {
   rillflow::cli::Context ctx;
-  CLI::App app{"rillflow - admin CLI for the Rillflow event and document store on PostgreSQL.\n"
-               "Exit codes: 0 success, 1 the operation failed, 2 usage error."};
+  CLI::App app{
+      "rillflow - admin CLI for the Rillflow event and document store on PostgreSQL.\n"
+      "Exit codes: 0 success, 1 the operation failed, 2 usage error."};
   app.set_version_flag("--version", std::string("rillflow ") + rillflow::version());
   app.require_subcommand(1);
   app.add_option("--database-url", ctx.database_url,
                  "PostgreSQL URL (postgresql://user@host:port/db or key=value); never printed")
       ->envname("DATABASE_URL");
-  app.add_option("--schema", ctx.schema, "Schema holding Rillflow's tables")
-      ->capture_default_str();
+  app.add_option("--schema", ctx.schema, "Schema holding Rillflow's tables")->capture_default_str();
   app.add_flag("--json", ctx.json, "Print machine-readable JSON instead of text");
 
   rillflow::cli::add_schema_commands(app, ctx);

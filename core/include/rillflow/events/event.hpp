@@ -22,8 +22,8 @@ struct Event {
       : type(std::move(event_type)), body(std::move(event_body)) {}
   /// Any T that boost::json::value_from converts (maps, vectors, described structs...).
   template <class T>
-    requires(!std::is_convertible_v<const T&, Json>)
-  Event(std::string event_type, const T& event_body)
+  requires(!std::is_convertible_v<const T&, Json>)
+      Event(std::string event_type, const T& event_body)
       : type(std::move(event_type)), body(boost::json::value_from(event_body)) {}
 };
 

@@ -25,7 +25,8 @@ struct SchemaDrift {
 /// Thread-safe; sync() is safe to run from several processes at once.
 class SchemaManager {
  public:
-  explicit SchemaManager(std::shared_ptr<const detail::StoreState> state) : state_(std::move(state)) {}
+  explicit SchemaManager(std::shared_ptr<const detail::StoreState> state)
+      : state_(std::move(state)) {}
 
   /// The migrations not yet applied to the store's schema (empty when current).
   std::vector<PendingMigration> plan() const;
