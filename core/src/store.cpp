@@ -53,6 +53,14 @@ SchemaManager Store::schema() const {
   return SchemaManager(state_);
 }
 
+Store Store::with_schema(std::string schema) const {
+  validate_identifier(schema, "schema name");
+  auto state = std::make_shared<detail::StoreState>(*state_);
+  state->options.schema = std::move(schema);
+  state->quoted_schema = db::quote_ident(state->options.schema);
+  return Store(std::move(state));
+}
+
 const StoreOptions& Store::options() const noexcept {
   return state_->options;
 }

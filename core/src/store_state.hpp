@@ -13,11 +13,16 @@ namespace rillflow::detail {
 struct StoreState {
   StoreOptions options;
   std::string quoted_schema;  ///< "schema", ready to paste (validated, quoted)
-  std::unique_ptr<db::Pool> pool;
+  std::shared_ptr<db::Pool> pool;
 
   db::Pool& connections() const { return *pool; }
   /// `sql` with {schema} replaced by the quoted schema.
   std::string sql(std::string_view text) const;
+};
+
+/// How the rest of core reaches a Store's shared state.
+struct StoreAccess {
+  static const std::shared_ptr<const StoreState>& state(const Store& store) { return store.state_; }
 };
 
 }  // namespace rillflow::detail

@@ -16,5 +16,6 @@ struct AppendResult;
 struct FeedPosition;
 namespace detail {
 struct StoreState;
+struct StoreAccess;
 }
 }  // namespace rillflow

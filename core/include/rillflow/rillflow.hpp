@@ -6,6 +6,9 @@
 #include <rillflow/events/event.hpp>
 #include <rillflow/events/event_store.hpp>
 #include <rillflow/json.hpp>
+#include <rillflow/projections/projection_daemon.hpp>
+#include <rillflow/projections/projection_handler.hpp>
+#include <rillflow/projections/transaction.hpp>
 #include <rillflow/schema/schema_manager.hpp>
 #include <rillflow/store.hpp>
 #include <rillflow/uuid.hpp>

@@ -43,6 +43,9 @@ class Store {
   /// Race-safe: concurrent first calls get the same id.
   Uuid resolve_stream_alias(std::string_view alias) const;
 
+  /// A store on the same connection pool whose objects live in another schema.
+  Store with_schema(std::string schema) const;
+
   const StoreOptions& options() const noexcept;
   /// Host, port, database and user of the pool's target, never the password.
   std::string describe_target() const;
@@ -50,6 +53,7 @@ class Store {
   explicit Store(std::shared_ptr<const detail::StoreState> state) : state_(std::move(state)) {}
 
  private:
+  friend struct detail::StoreAccess;
   std::shared_ptr<const detail::StoreState> state_;
 };
 

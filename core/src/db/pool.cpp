@@ -6,6 +6,16 @@
 
 namespace rillflow::db {
 
+Connection::Connection(const std::string& conninfo) : conn_(conninfo) {
+  // A broken connection stays broken: silently reconnecting would lose session state (prepared
+  // statements, LISTENs) and hide a failure in the middle of a transaction. libpqxx 6 marks the
+  // switch deprecated only because version 7 removed reactivation altogether.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  conn_.inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+}
+
 const std::string& Connection::prepared(const std::string& sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
@@ -70,7 +80,7 @@ Pool::Lease Pool::acquire() {
 }
 
 void Pool::give_back(std::unique_ptr<Connection> conn, bool discard) {
-  const bool usable = !discard && conn->raw().is_open();
+  const bool usable = !discard && conn->usable();
   if (!usable) conn.reset();  // close outside the lock
   std::lock_guard lock(mutex_);
   if (usable) {

@@ -19,13 +19,17 @@ namespace rillflow::db {
 /// One pooled connection and the statements prepared on it.
 class Connection {
  public:
-  explicit Connection(const std::string& conninfo) : conn_(conninfo) {}
+  explicit Connection(const std::string& conninfo);
   pqxx::connection& raw() { return conn_; }
+  /// Marks the connection as not to be reused (it failed in a way that leaves it unusable).
+  void mark_broken() { broken_ = true; }
+  bool usable() { return !broken_ && conn_.is_open(); }
   /// The name of `sql` prepared on this connection (prepared on first use).
   const std::string& prepared(const std::string& sql);
 
  private:
   pqxx::connection conn_;
+  bool broken_ = false;
   std::unordered_map<std::string, std::string> statements_;
 };
 

@@ -100,7 +100,10 @@ FeedBatch EventStore::read_feed(FeedPosition position, std::size_t limit) const 
       pqxx::nontransaction txn(conn.raw());
       const auto rows = txn.exec_prepared(conn.prepared(batch_sql), pos.from_tick, pos.to_tick,
                                           pos.after_seq, wanted);
-      for (const auto& row : rows) out.events.push_back(events::envelope_from_row(row));
+      for (const auto& row : rows) {
+        out.events.push_back(events::envelope_from_row(row));
+        out.positions.push_back({pos.from_tick, pos.to_tick, out.events.back().global_seq});
+      }
       if (static_cast<std::int64_t>(rows.size()) == wanted) {
         pos.after_seq = out.events.back().global_seq;
         break;

@@ -62,12 +62,52 @@ create table {schema}.ticks (
 insert into {schema}.ticks (tick_id, snapshot) values (0, pg_current_snapshot());
 )sql";
 
-const std::array<Migration, 1> kMigrations{{
+// Projection runtime: checkpoint, lease (owner, expiry, fencing epoch), retry state, DLQ.
+constexpr std::string_view kProjections = R"sql(create table {schema}.projections (
+  name text primary key,
+  from_tick bigint not null default 0,
+  to_tick bigint not null default 0,
+  after_seq bigint not null default 0,
+  last_global_seq bigint not null default 0,
+  paused boolean not null default false,
+  stopped boolean not null default false,
+  lease_owner text,
+  lease_expires_at timestamptz,
+  lease_epoch bigint not null default 0,
+  attempts integer not null default 0,
+  backoff_until timestamptz,
+  last_error text,
+  updated_at timestamptz not null default now()
+);
+create table {schema}.projection_dlq (
+  id bigint generated always as identity primary key,
+  projection text not null,
+  global_seq bigint not null,
+  stream_id uuid not null,
+  stream_seq bigint not null,
+  event_type text not null,
+  body jsonb not null,
+  headers jsonb not null,
+  causation_id uuid,
+  correlation_id uuid,
+  event_created_at timestamptz not null,
+  error text not null,
+  attempts integer not null,
+  failed_at timestamptz not null default now(),
+  requeued_at timestamptz
+);
+create index projection_dlq_projection_idx on {schema}.projection_dlq (projection, id);
+)sql";
+
+const std::array<Migration, 2> kMigrations{{
     {1,
      "events",
      kEvents,
      {"streams", "events", "events_pkey", "events_stream_seq_key", "events_tx_id_idx",
       "idempotency_keys", "stream_aliases", "ticks"}},
+    {2, "projections",
+     kProjections,
+     {"projections", "projection_dlq", "projection_dlq_projection_idx"}},
 }};
 
 }  // namespace

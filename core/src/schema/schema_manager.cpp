@@ -5,6 +5,7 @@
 #include "schema/migrations.hpp"
 #include "store_state.hpp"
 
+#include <algorithm>
 #include <map>
 
 namespace rillflow {
@@ -71,7 +72,8 @@ std::string script_of(const DbState& st, const std::vector<PendingMigration>& pe
   std::string out;
   if (!st.bootstrapped) out += s.sql(schema::kBootstrapSql);
   for (const auto& p : pending) {
-    const auto& m = schema::migrations()[static_cast<std::size_t>(p.version - 1)];
+    const auto& m = *std::find_if(schema::migrations().begin(), schema::migrations().end(),
+                                  [&](const auto& candidate) { return candidate.version == p.version; });
     out += "-- migration " + std::to_string(p.version) + ": " + p.name + "\n";
     out += p.sql;
     out += s.sql("insert into {schema}.rillflow_migrations (version, name, checksum) values (") +

@@ -1,0 +1,193 @@
+#pragma once
+
+#include <rillflow/events/event.hpp>
+#include <rillflow/projections/projection_handler.hpp>
+#include <rillflow/store.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rillflow {
+
+/// What to do with an event whose retries are used up.
+enum class FailurePolicy {
+  kDeadLetter,  ///< park it in the DLQ and move on
+  kStop,        ///< stop the projection until `resume`
+};
+
+/// Settings of one registered projection.
+struct ProjectionOptions {
+  std::size_t batch_size = 500;
+  /// Only these event types reach the handler (others still advance the checkpoint); empty: all.
+  std::vector<std::string> event_types;
+  /// Attempts per event before the failure policy applies (1 = no retry).
+  int max_attempts = 5;
+  std::chrono::milliseconds retry_base_delay{1000};  ///< doubled per attempt...
+  std::chrono::milliseconds retry_max_delay{300000};  ///< ...up to this
+  FailurePolicy on_failure = FailurePolicy::kDeadLetter;
+};
+
+/// Outcome of one tick of one projection.
+enum class TickOutcome {
+  kIdle,            ///< nothing new to process
+  kProcessed,       ///< `processed` events were handled and checkpointed
+  kPaused,          ///< paused by an operator
+  kBackoff,         ///< waiting until `backoff_until` before retrying a failed event
+  kLeasedByOther,   ///< another runtime holds the lease
+  kStopped,         ///< stopped by the kStop failure policy; `resume` restarts it
+};
+std::string_view to_string(TickOutcome outcome) noexcept;
+
+struct TickResult {
+  TickOutcome outcome = TickOutcome::kIdle;
+  std::size_t processed = 0;  ///< events handled (including filtered-out ones skipped)
+  std::size_t failed = 0;     ///< events that failed this tick (retried later or dead-lettered)
+};
+
+/// A projection's persisted state, as `status` / `list` show it.
+struct ProjectionStatus {
+  std::string name;
+  FeedPosition position;
+  std::int64_t last_global_seq = 0;  ///< highest global_seq handled so far
+  bool paused = false;
+  bool stopped = false;
+  std::optional<std::string> lease_owner;
+  std::optional<std::chrono::system_clock::time_point> lease_expires_at;
+  std::int64_t lease_epoch = 0;
+  int attempts = 0;  ///< failed attempts of the event at the head of the projection
+  std::optional<std::chrono::system_clock::time_point> backoff_until;
+  std::optional<std::string> last_error;
+  std::chrono::system_clock::time_point updated_at;
+};
+
+/// Lag and DLQ figures of one projection.
+struct ProjectionMetrics {
+  std::string name;
+  std::int64_t position = 0;  ///< last_global_seq
+  std::int64_t head = 0;      ///< highest committed global_seq
+  std::int64_t lag_events = 0;
+  double lag_seconds = 0;  ///< age of the oldest event not yet handled (0 when caught up)
+  std::int64_t dlq_count = 0;
+  double dlq_oldest_age_seconds = 0;
+};
+
+/// One parked event.
+struct DlqEntry {
+  std::int64_t id = 0;
+  std::string projection;
+  EventEnvelope event;
+  std::string error;
+  int attempts = 0;
+  std::chrono::system_clock::time_point failed_at;
+  bool requeued = false;  ///< waiting to be redelivered once
+};
+
+class ProjectionDaemonBuilder;
+
+/// Runs projections: reads the global feed (never skipping an event), hands each event to the
+/// projection's handler and commits the handler's writes together with the checkpoint.
+///
+/// Several runtimes (processes) may run the same projections against one database: a lease per
+/// projection (owner = host + pid + random id, expiry, fencing epoch) lets one at a time process
+/// it, and a worker that lost its lease cannot commit. No session-level locks are used, so it
+/// works behind PgBouncer in transaction mode. Admin calls (pause, resume, reset_checkpoint,
+/// DLQ) work without a registered handler. Thread-safe: ticks of different projections may
+/// run on different threads; ticks of one projection are serialized.
+class ProjectionDaemon {
+ public:
+  static ProjectionDaemonBuilder builder(Store store);
+  ~ProjectionDaemon();
+  ProjectionDaemon(ProjectionDaemon&&) noexcept;
+
+  /// Processes at most one batch of `name`. Throws rillflow::Error for an unknown projection or
+  /// a database failure (a failing handler is not an error: see TickResult).
+  TickResult tick_once(const std::string& name);
+  /// One tick of every registered projection, in registration order.
+  std::map<std::string, TickResult> tick_all_once();
+  /// Ticks until no projection made progress in a round; returns the events processed.
+  /// `on_progress(name, processed_so_far)` is called after every batch when given.
+  std::size_t run_until_idle(const std::function<void(const std::string&, std::size_t)>& on_progress = {});
+  /// Ticks in a loop until `stop` becomes true, sleeping `poll_interval` when idle.
+  void run_loop(const std::atomic<bool>& stop, std::chrono::milliseconds poll_interval = std::chrono::milliseconds(500));
+  /// Gives up every lease this runtime holds (also done by the destructor).
+  void release_leases();
+
+  std::vector<std::string> registered() const;
+  const std::string& owner_id() const;
+
+  // Admin.
+  std::vector<ProjectionStatus> list() const;
+  std::optional<ProjectionStatus> status(const std::string& name) const;
+  void pause(const std::string& name);
+  void resume(const std::string& name);
+  /// Moves the checkpoint so that every event with global_seq > `after_global_seq` is handled
+  /// again (0: from the start). Does not touch the read model.
+  void reset_checkpoint(const std::string& name, std::int64_t after_global_seq);
+  /// Under the lease: handler reset(), checkpoint to the start, DLQ cleared. Throws when another
+  /// runtime holds the lease or no handler is registered under `name`.
+  void rebuild(const std::string& name);
+  std::vector<DlqEntry> dlq_list(const std::string& name, std::size_t limit = 100) const;
+  /// Marks one DLQ entry for redelivery: the next tick hands that event (only it) to the handler
+  /// once; on success it leaves the DLQ, on failure it stays with attempts + 1.
+  bool dlq_requeue(const std::string& name, std::int64_t id);
+  bool dlq_delete(const std::string& name, std::int64_t id);
+  ProjectionMetrics metrics(const std::string& name) const;
+
+  struct Impl;
+
+ private:
+  friend class ProjectionDaemonBuilder;
+  explicit ProjectionDaemon(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class ProjectionDaemonBuilder {
+ public:
+  explicit ProjectionDaemonBuilder(Store store) : store_(std::move(store)) {}
+  /// Default batch size of projections registered afterwards without options.
+  ProjectionDaemonBuilder& batch_size(std::size_t n) {
+    defaults_.batch_size = n;
+    return *this;
+  }
+  /// Use another schema than the store's (the store's pool is reused).
+  ProjectionDaemonBuilder& schema(std::string name) {
+    schema_ = std::move(name);
+    return *this;
+  }
+  /// How long a lease lasts without renewal (default 30 s); renewed by every batch.
+  ProjectionDaemonBuilder& lease_ttl(std::chrono::milliseconds ttl) {
+    lease_ttl_ = ttl;
+    return *this;
+  }
+  /// Overrides the generated owner id (host:pid:random).
+  ProjectionDaemonBuilder& owner_id(std::string id) {
+    owner_ = std::move(id);
+    return *this;
+  }
+  ProjectionDaemonBuilder& register_projection(std::string name, std::shared_ptr<ProjectionHandler> handler);
+  ProjectionDaemonBuilder& register_projection(std::string name, std::shared_ptr<ProjectionHandler> handler,
+                                               ProjectionOptions options);
+  ProjectionDaemon build();
+
+ private:
+  struct Registration {
+    std::string name;
+    std::shared_ptr<ProjectionHandler> handler;
+    std::optional<ProjectionOptions> options;
+  };
+  Store store_;
+  std::optional<std::string> schema_;
+  ProjectionOptions defaults_;
+  std::chrono::milliseconds lease_ttl_{30000};
+  std::string owner_;
+  std::vector<Registration> registrations_;
+};
+
+}  // namespace rillflow
