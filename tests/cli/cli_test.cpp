@@ -4,6 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <fstream>
+
 using namespace rillflow;
 using rillflow::testing::TestSchema;
 
@@ -49,7 +52,8 @@ TEST_CASE("cli_schema_plan_sync_and_health_report_truthfully") {
   CHECK(contains(r.output, "create table \"" + db.name() + "\".events"));
   r = cli(db, {"schema-sync"});
   CHECK(r.exit_code == 0);
-  CHECK(contains(r.output, "applied " + std::to_string(SchemaManager::latest_version()) + " migration"));
+  CHECK(contains(r.output,
+                 "applied " + std::to_string(SchemaManager::latest_version()) + " migration"));
   r = cli(db, {"schema-plan"});
   CHECK(r.exit_code == 0);
   CHECK(r.output.empty());
@@ -123,4 +127,106 @@ TEST_CASE("cli_reports_an_unreachable_database_without_the_password") {
       {RILLFLOW_CLI_PATH, "--database-url", "x", "--schema", "Bad-Name", "schema-plan"});
   CHECK(bad.exit_code == 1);
   CHECK(contains(bad.output, "invalid schema name"));
+}
+
+namespace {
+// A config file naming the example plugin, in a temp directory.
+std::string write_config(const TestSchema& db, const std::string& extra = "") {
+  const std::string path = "/tmp/rillflow-cli-" + db.name() + ".yaml";
+  std::ofstream(path) << "schema: " << db.name() << "\n"
+                      << "projections:\n"
+                      << "  - name: totals\n"
+                      << "    plugin: " << RILLFLOW_ORDER_TOTALS_PLUGIN << "\n"
+                      << "    retry: {max_attempts: 1}\n"
+                      << "    settings: {table: cli_totals}\n"
+                      << extra;
+  return path;
+}
+}  // namespace
+
+TEST_CASE("cli_projections_run_the_configured_plugins_and_administer_them") {
+  TestSchema db;
+  const auto config = write_config(db);
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{RILLFLOW_CLI_PATH, "--database-url", db.url(), "--config",
+                                  config};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return util::run_process(argv);
+  };
+  auto events = db.store().events();
+  for (int i = 0; i < 5; ++i) {
+    events.append_stream(new_uuid(), Expected::any(),
+                         {Event("OrderPlaced", boost::json::object{{"total", i}})});
+  }
+  events.append_stream(new_uuid(), Expected::any(),
+                       {Event("OrderPlaced", boost::json::object{{"oops", 1}})});
+
+  auto r = run({"projections", "run-until-idle"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "processed 6 event(s)"));
+  auto conn = db.raw();
+  CHECK(pqxx::nontransaction(conn)
+            .exec("select count(*) from \"" + db.name() + "\".cli_totals")[0][0]
+            .as<int>() == 5);
+
+  r = run({"--json", "projections", "metrics", "totals"});
+  CHECK(r.exit_code == 0);
+  const auto m = parse_json(r.output);
+  CHECK(m.at("lag_events").as_int64() == 0);
+  CHECK(m.at("dlq_count").as_int64() == 1);
+
+  r = run({"--json", "projections", "dlq-list", "totals"});
+  const auto dlq = parse_json(r.output);
+  REQUIRE(dlq.as_array().size() == 1);
+  const auto id = dlq.as_array()[0].at("id").as_int64();
+  CHECK(contains(r.output, "without a numeric"));
+  CHECK(run({"projections", "dlq-requeue", "totals", "--id", std::to_string(id)}).exit_code == 0);
+  CHECK(run({"projections", "dlq-requeue", "totals", "--id", "999999"}).exit_code == 1);
+  r = run({"projections", "run-once", "--name", "totals"});
+  CHECK(contains(r.output, "totals: processed"));
+  CHECK(run({"projections", "dlq-list", "totals"}).output.find("#" + std::to_string(id)) !=
+        std::string::npos);
+  CHECK(run({"projections", "dlq-delete", "totals", "--id", std::to_string(id)}).exit_code == 0);
+
+  CHECK(run({"projections", "pause", "totals"}).exit_code == 0);
+  r = run({"--json", "projections", "status", "totals"});
+  CHECK(parse_json(r.output).at("paused").as_bool());
+  events.append_stream(new_uuid(), Expected::any(),
+                       {Event("OrderPlaced", boost::json::object{{"total", 1}})});
+  CHECK(contains(run({"projections", "run-once"}).output, "totals: paused"));
+  CHECK(run({"projections", "resume", "totals"}).exit_code == 0);
+  CHECK(contains(run({"projections", "run-until-idle", "--name", "totals"}).output,
+                 "processed 1 event(s)"));
+
+  r = run({"projections", "rebuild", "totals"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "processed 7 event(s)"));
+  CHECK(run({"projections", "reset-checkpoint", "totals", "0"}).exit_code == 0);
+  CHECK(contains(run({"projections", "list"}).output, "totals: at global_seq 0"));
+  CHECK(run({"projections", "status", "nope"}).exit_code == 1);
+  std::remove(config.c_str());
+}
+
+TEST_CASE("cli_reports_config_and_plugin_errors_clearly") {
+  TestSchema db;
+  const auto bad_key = write_config(db, "colour: blue\n");
+  auto r = util::run_process({RILLFLOW_CLI_PATH, "--database-url", db.url(), "--config", bad_key,
+                              "projections", "run-once"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "colour"));
+  CHECK(contains(r.output, "unknown key"));
+  const std::string missing = "/tmp/rillflow-cli-missing-" + db.name() + ".yaml";
+  std::ofstream(missing) << "projections:\n  - name: x\n    plugin: /nonexistent/libx.so\n";
+  r = util::run_process({RILLFLOW_CLI_PATH, "--database-url", db.url(), "--config", missing,
+                         "projections", "run-once"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "/nonexistent/libx.so"));
+  CHECK(contains(r.output, "[plugin]"));
+  r = util::run_process({RILLFLOW_CLI_PATH, "config", "check", bad_key});
+  CHECK(r.exit_code == 1);
+  CHECK(util::run_process({RILLFLOW_CLI_PATH, "config", "check",
+                           RILLFLOW_SOURCE_DIR "/config/rillflowd.example.yaml"})
+            .exit_code == 0);
+  std::remove(bad_key.c_str());
+  std::remove(missing.c_str());
 }

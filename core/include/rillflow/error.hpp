@@ -102,4 +102,15 @@ class ConfigError : public Error {
   std::string key_path_;
 };
 
+/// A projection plugin could not be loaded or initialised; names the plugin's path.
+class PluginError : public Error {
+ public:
+  PluginError(std::string path, const std::string& message)
+      : Error(ErrorCode::kPlugin, "plugin " + path + ": " + message), path_(std::move(path)) {}
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
 }  // namespace rillflow

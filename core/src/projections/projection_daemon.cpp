@@ -8,22 +8,28 @@
 #include "projections/transaction_access.hpp"
 #include "store_state.hpp"
 
+#include <unistd.h>
 #include <algorithm>
 #include <mutex>
 #include <random>
 #include <thread>
-#include <unistd.h>
 
 namespace rillflow {
 
 std::string_view to_string(TickOutcome outcome) noexcept {
   switch (outcome) {
-    case TickOutcome::kIdle: return "idle";
-    case TickOutcome::kProcessed: return "processed";
-    case TickOutcome::kPaused: return "paused";
-    case TickOutcome::kBackoff: return "backoff";
-    case TickOutcome::kLeasedByOther: return "leased_by_other";
-    case TickOutcome::kStopped: return "stopped";
+    case TickOutcome::kIdle:
+      return "idle";
+    case TickOutcome::kProcessed:
+      return "processed";
+    case TickOutcome::kPaused:
+      return "paused";
+    case TickOutcome::kBackoff:
+      return "backoff";
+    case TickOutcome::kLeasedByOther:
+      return "leased_by_other";
+    case TickOutcome::kStopped:
+      return "stopped";
   }
   return "unknown";
 }
@@ -94,7 +100,9 @@ constexpr const char* kStatusColumns =
     "(extract(epoch from backoff_until) * 1000000)::bigint, last_error, "
     "(extract(epoch from updated_at) * 1000000)::bigint";
 
-Clock::time_point from_micros(std::int64_t us) { return Clock::time_point(std::chrono::microseconds(us)); }
+Clock::time_point from_micros(std::int64_t us) {
+  return Clock::time_point(std::chrono::microseconds(us));
+}
 
 std::optional<Clock::time_point> optional_time(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
@@ -177,7 +185,7 @@ struct Projection {
   std::string name;
   std::shared_ptr<ProjectionHandler> handler;
   ProjectionOptions options;
-  std::mutex mutex;  // serializes ticks of this projection within the process
+  std::mutex mutex;                   // serializes ticks of this projection within the process
   std::optional<std::int64_t> epoch;  // the lease epoch held, when held
   bool row_known = false;
 };
@@ -214,27 +222,29 @@ struct ProjectionDaemon::Impl {
   }
 
   std::optional<Lease> acquire(Projection& p) {
-    return db::without_transaction(pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) -> std::optional<Lease> {
-      if (!p.row_known) {
-        txn.exec_prepared(conn.prepared(sql(kEnsureRow)), p.name);
-        p.row_known = true;
-      }
-      const auto r = txn.exec_prepared(conn.prepared(sql(kAcquire)), p.name, owner, ttl.count());
-      if (r.empty()) {
-        p.epoch.reset();
-        return std::nullopt;
-      }
-      const auto& row = r[0];
-      Lease l{row[0].as<std::int64_t>(),
-              row[1].as<bool>(),
-              row[2].as<bool>(),
-              row[3].as<bool>(),
-              {row[4].as<std::int64_t>(), row[5].as<std::int64_t>(), row[6].as<std::int64_t>()},
-              row[7].as<int>(),
-              row[8].as<bool>()};
-      p.epoch = l.epoch;
-      return l;
-    });
+    return db::without_transaction(
+        pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) -> std::optional<Lease> {
+          if (!p.row_known) {
+            txn.exec_prepared(conn.prepared(sql(kEnsureRow)), p.name);
+            p.row_known = true;
+          }
+          const auto r =
+              txn.exec_prepared(conn.prepared(sql(kAcquire)), p.name, owner, ttl.count());
+          if (r.empty()) {
+            p.epoch.reset();
+            return std::nullopt;
+          }
+          const auto& row = r[0];
+          Lease l{row[0].as<std::int64_t>(),
+                  row[1].as<bool>(),
+                  row[2].as<bool>(),
+                  row[3].as<bool>(),
+                  {row[4].as<std::int64_t>(), row[5].as<std::int64_t>(), row[6].as<std::int64_t>()},
+                  row[7].as<int>(),
+                  row[8].as<bool>()};
+          p.epoch = l.epoch;
+          return l;
+        });
   }
 
   // Requeued DLQ entries: each delivered once under its own savepoint; success removes it.
@@ -257,25 +267,28 @@ struct ProjectionDaemon::Impl {
         tx.release_savepoint();
       }
       if (!error) {
-        txn.exec_prepared(conn.prepared(sql("delete from {schema}.projection_dlq where id = $1")), entry.id);
+        txn.exec_prepared(conn.prepared(sql("delete from {schema}.projection_dlq where id = $1")),
+                          entry.id);
         ++processed;
       } else {
-        txn.exec_prepared(conn.prepared(sql("update {schema}.projection_dlq set requeued_at = null, "
-                                            "attempts = attempts + 1, error = $2, failed_at = now() "
-                                            "where id = $1")),
-                          entry.id, *error);
+        txn.exec_prepared(
+            conn.prepared(sql("update {schema}.projection_dlq set requeued_at = null, "
+                              "attempts = attempts + 1, error = $2, failed_at = now() "
+                              "where id = $1")),
+            entry.id, *error);
         ++failed;
       }
     }
   }
 
-  void dead_letter(Projection& p, pqxx::transaction_base& txn, db::Connection& conn, const EventEnvelope& e,
-                   const std::string& error, int attempts) {
+  void dead_letter(Projection& p, pqxx::transaction_base& txn, db::Connection& conn,
+                   const EventEnvelope& e, const std::string& error, int attempts) {
     const auto opt = [](const std::optional<Uuid>& id) {
       return id ? std::optional<std::string>(to_string(*id)) : std::nullopt;
     };
     const auto micros =
-        std::chrono::duration_cast<std::chrono::microseconds>(e.created_at.time_since_epoch()).count();
+        std::chrono::duration_cast<std::chrono::microseconds>(e.created_at.time_since_epoch())
+            .count();
     txn.exec_prepared(conn.prepared(sql(kDeadLetter)), p.name, e.global_seq, to_string(e.stream_id),
                       e.stream_seq, e.type, boost::json::serialize(e.body),
                       boost::json::serialize(e.headers), opt(e.causation_id), opt(e.correlation_id),
@@ -291,7 +304,8 @@ struct ProjectionDaemon::Impl {
 
   // One attempt at the batch in one transaction. In fast mode a failing event aborts the attempt
   // (returns nullopt) so the caller retries carefully: every event under its own savepoint.
-  std::optional<TickResult> process(Projection& p, const Lease& lease, const FeedBatch& batch, Mode mode) {
+  std::optional<TickResult> process(Projection& p, const Lease& lease, const FeedBatch& batch,
+                                    Mode mode) {
     return db::with_connection(pool(), [&](db::Connection& conn) -> std::optional<TickResult> {
       projections::ExplicitTransaction tx(conn);
       auto& txn = *tx;
@@ -305,6 +319,10 @@ struct ProjectionDaemon::Impl {
       if (!(now == lease.position)) return TickResult{TickOutcome::kIdle};  // moved by an admin
 
       TickResult result{TickOutcome::kProcessed};
+      {
+        auto t = projections::wrap(txn, conn, state->options.schema);
+        p.handler->prepare(t);
+      }
       if (lease.requeued) redeliver_requeued(p, tx, conn, result.processed, result.failed);
 
       FeedPosition position = lease.position;
@@ -312,11 +330,13 @@ struct ProjectionDaemon::Impl {
       int attempts = lease.attempts;
       std::optional<std::string> last_error;
       auto checkpoint = [&](std::int64_t backoff_ms, bool stop) {
-        const auto r = txn.exec_prepared(conn.prepared(sql(kCheckpoint)), p.name, owner, lease.epoch,
-                                         position.from_tick, position.to_tick, position.after_seq,
-                                         last_seq, ttl.count(), attempts, backoff_ms, last_error, stop);
+        const auto r =
+            txn.exec_prepared(conn.prepared(sql(kCheckpoint)), p.name, owner, lease.epoch,
+                              position.from_tick, position.to_tick, position.after_seq, last_seq,
+                              ttl.count(), attempts, backoff_ms, last_error, stop);
         if (r.affected_rows() != 1) {
-          throw Error(ErrorCode::kInternal, "checkpoint of projection '" + p.name + "' was refused");
+          throw Error(ErrorCode::kInternal,
+                      "checkpoint of projection '" + p.name + "' was refused");
         }
         tx.commit();
       };
@@ -337,7 +357,8 @@ struct ProjectionDaemon::Impl {
           }
           if (error) {
             ++result.failed;
-            last_error = "event " + std::to_string(event.global_seq) + " (" + event.type + "): " + *error;
+            last_error =
+                "event " + std::to_string(event.global_seq) + " (" + event.type + "): " + *error;
             ++attempts;
             if (attempts < p.options.max_attempts) {
               checkpoint(retry_delay_ms(p.options, attempts), false);
@@ -368,8 +389,11 @@ struct ProjectionDaemon::Impl {
     std::lock_guard guard(p.mutex);
     const auto lease = acquire(p);
     if (!lease) return {TickOutcome::kLeasedByOther};
-    if (lease->paused) return {TickOutcome::kPaused};
-    if (lease->stopped) return {TickOutcome::kStopped};
+    if (lease->paused || lease->stopped) {
+      // Hand the lease back: an operator may rebuild it meanwhile, or another runtime resume it.
+      release_locked(p);
+      return {lease->paused ? TickOutcome::kPaused : TickOutcome::kStopped};
+    }
     if (lease->backing_off) return {TickOutcome::kBackoff};
     const auto batch = store.events().read_feed(lease->position, p.options.batch_size);
     if (batch.events.empty() && !lease->requeued && batch.next == lease->position) {
@@ -381,11 +405,16 @@ struct ProjectionDaemon::Impl {
 
   void release(Projection& p) {
     std::lock_guard guard(p.mutex);
+    release_locked(p);
+  }
+
+  void release_locked(Projection& p) {
     if (!p.epoch) return;
     db::without_transaction(pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-      txn.exec_prepared(conn.prepared(sql("update {schema}.projections set lease_owner = null, "
-                                          "lease_expires_at = null where name = $1 and lease_owner = $2")),
-                        p.name, owner);
+      txn.exec_prepared(
+          conn.prepared(sql("update {schema}.projections set lease_owner = null, "
+                            "lease_expires_at = null where name = $1 and lease_owner = $2")),
+          p.name, owner);
     });
     p.epoch.reset();
   }
@@ -393,48 +422,54 @@ struct ProjectionDaemon::Impl {
   // Ticks every consumer has passed (and older than ten minutes, for ad-hoc feed readers).
   void prune_ticks() {
     db::without_transaction(pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-      txn.exec_prepared(conn.prepared(sql(
-          "delete from {schema}.ticks where tick_id > 0 and created_at < now() - interval '10 minutes' "
-          "and tick_id < (select min(from_tick) from {schema}.projections) "
-          "and tick_id < (select max(tick_id) from {schema}.ticks)")));
+      txn.exec_prepared(
+          conn.prepared(sql("delete from {schema}.ticks where tick_id > 0 and created_at < now() - "
+                            "interval '10 minutes' "
+                            "and tick_id < (select min(from_tick) from {schema}.projections) "
+                            "and tick_id < (select max(tick_id) from {schema}.ticks)")));
     });
   }
 
   void upsert_flags(const std::string& name, const char* set_clause) {
     db::without_transaction(pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
       txn.exec_prepared(conn.prepared(sql(kEnsureRow)), name);
-      txn.exec_prepared(conn.prepared(sql(std::string("update {schema}.projections set ") + set_clause +
-                                          ", updated_at = now() where name = $1")),
+      txn.exec_prepared(conn.prepared(sql(std::string("update {schema}.projections set ") +
+                                          set_clause + ", updated_at = now() where name = $1")),
                         name);
     });
   }
 };
 
-ProjectionDaemonBuilder ProjectionDaemon::builder(Store store) { return ProjectionDaemonBuilder(std::move(store)); }
+ProjectionDaemonBuilder ProjectionDaemon::builder(Store store) {
+  return ProjectionDaemonBuilder(std::move(store));
+}
 
-ProjectionDaemonBuilder& ProjectionDaemonBuilder::register_projection(std::string name,
-                                                                      std::shared_ptr<ProjectionHandler> handler) {
+ProjectionDaemonBuilder& ProjectionDaemonBuilder::register_projection(
+    std::string name, std::shared_ptr<ProjectionHandler> handler) {
   registrations_.push_back({std::move(name), std::move(handler), std::nullopt});
   return *this;
 }
 
-ProjectionDaemonBuilder& ProjectionDaemonBuilder::register_projection(std::string name,
-                                                                      std::shared_ptr<ProjectionHandler> handler,
-                                                                      ProjectionOptions options) {
+ProjectionDaemonBuilder& ProjectionDaemonBuilder::register_projection(
+    std::string name, std::shared_ptr<ProjectionHandler> handler, ProjectionOptions options) {
   registrations_.push_back({std::move(name), std::move(handler), std::move(options)});
   return *this;
 }
 
 ProjectionDaemon ProjectionDaemonBuilder::build() {
-  auto impl = std::make_unique<ProjectionDaemon::Impl>(schema_ ? store_.with_schema(*schema_) : store_);
+  auto impl =
+      std::make_unique<ProjectionDaemon::Impl>(schema_ ? store_.with_schema(*schema_) : store_);
   impl->owner = owner_.empty() ? generate_owner_id() : owner_;
   impl->ttl = lease_ttl_;
   for (auto& r : registrations_) {
     if (r.name.empty() || r.name.size() > 200) {
-      throw Error(ErrorCode::kInvalidArgument, "a projection name must be 1 to 200 characters long");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "a projection name must be 1 to 200 characters long");
     }
-    if (!r.handler) throw Error(ErrorCode::kInvalidArgument, "projection '" + r.name + "' has no handler");
-    if (impl->find(r.name)) throw Error(ErrorCode::kInvalidArgument, "projection '" + r.name + "' is registered twice");
+    if (!r.handler)
+      throw Error(ErrorCode::kInvalidArgument, "projection '" + r.name + "' has no handler");
+    if (impl->find(r.name))
+      throw Error(ErrorCode::kInvalidArgument, "projection '" + r.name + "' is registered twice");
     auto p = std::make_unique<Projection>();
     p->name = r.name;
     p->handler = r.handler;
@@ -456,7 +491,9 @@ ProjectionDaemon::~ProjectionDaemon() {
   }
 }
 
-TickResult ProjectionDaemon::tick_once(const std::string& name) { return impl_->tick(impl_->registered(name)); }
+TickResult ProjectionDaemon::tick_once(const std::string& name) {
+  return impl_->tick(impl_->registered(name));
+}
 
 std::map<std::string, TickResult> ProjectionDaemon::tick_all_once() {
   std::map<std::string, TickResult> out;
@@ -464,7 +501,8 @@ std::map<std::string, TickResult> ProjectionDaemon::tick_all_once() {
   return out;
 }
 
-std::size_t ProjectionDaemon::run_until_idle(const std::function<void(const std::string&, std::size_t)>& on_progress) {
+std::size_t ProjectionDaemon::run_until_idle(
+    const std::function<void(const std::string&, std::size_t)>& on_progress) {
   std::size_t total = 0;
   std::map<std::string, std::size_t> per;
   bool progress = true;
@@ -483,7 +521,8 @@ std::size_t ProjectionDaemon::run_until_idle(const std::function<void(const std:
   return total;
 }
 
-void ProjectionDaemon::run_loop(const std::atomic<bool>& stop, std::chrono::milliseconds poll_interval) {
+void ProjectionDaemon::run_loop(const std::atomic<bool>& stop,
+                                std::chrono::milliseconds poll_interval) {
   auto last_prune = std::chrono::steady_clock::now();
   while (!stop) {
     bool progress = false;
@@ -521,13 +560,17 @@ std::vector<std::string> ProjectionDaemon::registered() const {
   return out;
 }
 
-const std::string& ProjectionDaemon::owner_id() const { return impl_->owner; }
+const std::string& ProjectionDaemon::owner_id() const {
+  return impl_->owner;
+}
 
 std::vector<ProjectionStatus> ProjectionDaemon::list() const {
-  return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
+  return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn,
+                                                    db::Connection& conn) {
     std::vector<ProjectionStatus> out;
-    for (const auto& row : txn.exec_prepared(conn.prepared(impl_->sql(std::string("select ") + kStatusColumns +
-                                                                    " from {schema}.projections order by name")))) {
+    for (const auto& row :
+         txn.exec_prepared(conn.prepared(impl_->sql(std::string("select ") + kStatusColumns +
+                                                    " from {schema}.projections order by name")))) {
       out.push_back(status_from_row(row));
     }
     return out;
@@ -535,24 +578,29 @@ std::vector<ProjectionStatus> ProjectionDaemon::list() const {
 }
 
 std::optional<ProjectionStatus> ProjectionDaemon::status(const std::string& name) const {
-  return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-    const auto r = txn.exec_prepared(
-        conn.prepared(impl_->sql(std::string("select ") + kStatusColumns + " from {schema}.projections where name = $1")),
-        name);
-    std::optional<ProjectionStatus> out;
-    if (!r.empty()) out = status_from_row(r[0]);
-    return out;
-  });
+  return db::without_transaction(
+      impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
+        const auto r = txn.exec_prepared(
+            conn.prepared(impl_->sql(std::string("select ") + kStatusColumns +
+                                     " from {schema}.projections where name = $1")),
+            name);
+        std::optional<ProjectionStatus> out;
+        if (!r.empty()) out = status_from_row(r[0]);
+        return out;
+      });
 }
 
-void ProjectionDaemon::pause(const std::string& name) { impl_->upsert_flags(name, "paused = true"); }
+void ProjectionDaemon::pause(const std::string& name) {
+  impl_->upsert_flags(name, "paused = true");
+}
 
 void ProjectionDaemon::resume(const std::string& name) {
   impl_->upsert_flags(name, "paused = false, stopped = false, backoff_until = null");
 }
 
 void ProjectionDaemon::reset_checkpoint(const std::string& name, std::int64_t after_global_seq) {
-  if (after_global_seq < 0) throw Error(ErrorCode::kInvalidArgument, "a checkpoint cannot be negative");
+  if (after_global_seq < 0)
+    throw Error(ErrorCode::kInvalidArgument, "a checkpoint cannot be negative");
   // Every event visible now with a larger global_seq lies in the batch from tick 0 to the
   // newest tick; events committing later arrive in later batches as usual.
   FeedPosition position;
@@ -562,11 +610,12 @@ void ProjectionDaemon::reset_checkpoint(const std::string& name, std::int64_t af
   }
   db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
     txn.exec_prepared(conn.prepared(impl_->sql(kEnsureRow)), name);
-    txn.exec_prepared(conn.prepared(impl_->sql(
-                          "update {schema}.projections set from_tick = $2, to_tick = $3, after_seq = $4, "
-                          "last_global_seq = $4, attempts = 0, backoff_until = null, stopped = false, "
-                          "last_error = null, updated_at = now() where name = $1")),
-                      name, position.from_tick, position.to_tick, position.after_seq);
+    txn.exec_prepared(
+        conn.prepared(impl_->sql(
+            "update {schema}.projections set from_tick = $2, to_tick = $3, after_seq = $4, "
+            "last_global_seq = $4, attempts = 0, backoff_until = null, stopped = false, "
+            "last_error = null, updated_at = now() where name = $1")),
+        name, position.from_tick, position.to_tick, position.after_seq);
   });
 }
 
@@ -576,28 +625,37 @@ void ProjectionDaemon::rebuild(const std::string& name) {
   const auto lease = impl_->acquire(p);
   if (!lease) {
     throw Error(ErrorCode::kInvalidArgument,
-                "projection '" + name + "' is leased by another runtime; stop it (or wait for its lease to expire)");
+                "projection '" + name +
+                    "' is leased by another runtime; stop it (or wait for its lease to expire)");
   }
   db::in_transaction(impl_->pool(), [&](pqxx::work& txn, db::Connection& conn) {
-    const auto fence = txn.exec_prepared(conn.prepared(impl_->sql(kFence)), name, impl_->owner, lease->epoch);
-    if (fence.empty()) throw Error(ErrorCode::kInvalidArgument, "lost the lease of projection '" + name + "'");
+    const auto fence =
+        txn.exec_prepared(conn.prepared(impl_->sql(kFence)), name, impl_->owner, lease->epoch);
+    if (fence.empty())
+      throw Error(ErrorCode::kInvalidArgument, "lost the lease of projection '" + name + "'");
     auto t = projections::wrap(txn, conn, impl_->state->options.schema);
+    p.handler->prepare(t);
     p.handler->reset(t);
-    txn.exec_prepared(conn.prepared(impl_->sql("delete from {schema}.projection_dlq where projection = $1")), name);
-    txn.exec_prepared(conn.prepared(impl_->sql(
-                          "update {schema}.projections set from_tick = 0, to_tick = 0, after_seq = 0, "
-                          "last_global_seq = 0, attempts = 0, backoff_until = null, stopped = false, "
-                          "last_error = null, updated_at = now() where name = $1")),
-                      name);
+    txn.exec_prepared(
+        conn.prepared(impl_->sql("delete from {schema}.projection_dlq where projection = $1")),
+        name);
+    txn.exec_prepared(
+        conn.prepared(
+            impl_->sql("update {schema}.projections set from_tick = 0, to_tick = 0, after_seq = 0, "
+                       "last_global_seq = 0, attempts = 0, backoff_until = null, stopped = false, "
+                       "last_error = null, updated_at = now() where name = $1")),
+        name);
   });
 }
 
 std::vector<DlqEntry> ProjectionDaemon::dlq_list(const std::string& name, std::size_t limit) const {
-  return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
+  return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn,
+                                                    db::Connection& conn) {
     std::vector<DlqEntry> out;
     for (const auto& row : txn.exec_prepared(
-             conn.prepared(impl_->sql(std::string("select ") + kDlqColumns +
-                                      " from {schema}.projection_dlq d where d.projection = $1 order by d.id limit $2")),
+             conn.prepared(impl_->sql(
+                 std::string("select ") + kDlqColumns +
+                 " from {schema}.projection_dlq d where d.projection = $1 order by d.id limit $2")),
              name, static_cast<std::int64_t>(limit))) {
       out.push_back(dlq_from_row(row));
     }
@@ -606,27 +664,31 @@ std::vector<DlqEntry> ProjectionDaemon::dlq_list(const std::string& name, std::s
 }
 
 bool ProjectionDaemon::dlq_requeue(const std::string& name, std::int64_t id) {
-  return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-    return txn
-               .exec_prepared(conn.prepared(impl_->sql(
-                                  "update {schema}.projection_dlq set requeued_at = now() where projection = $1 and id = $2")),
-                              name, id)
-               .affected_rows() == 1;
-  });
+  return db::without_transaction(
+      impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
+        return txn.exec_prepared(
+                      conn.prepared(impl_->sql("update {schema}.projection_dlq set requeued_at = "
+                                               "now() where projection = $1 and id = $2")),
+                      name, id)
+                   .affected_rows() == 1;
+      });
 }
 
 bool ProjectionDaemon::dlq_delete(const std::string& name, std::int64_t id) {
-  return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-    return txn
-               .exec_prepared(conn.prepared(impl_->sql("delete from {schema}.projection_dlq where projection = $1 and id = $2")),
-                              name, id)
-               .affected_rows() == 1;
-  });
+  return db::without_transaction(
+      impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
+        return txn.exec_prepared(
+                      conn.prepared(impl_->sql(
+                          "delete from {schema}.projection_dlq where projection = $1 and id = $2")),
+                      name, id)
+                   .affected_rows() == 1;
+      });
 }
 
 ProjectionMetrics ProjectionDaemon::metrics(const std::string& name) const {
-  return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-    const auto r = txn.exec_prepared(conn.prepared(impl_->sql(R"sql(
+  return db::without_transaction(
+      impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
+        const auto r = txn.exec_prepared(conn.prepared(impl_->sql(R"sql(
 select coalesce(p.last_global_seq, 0),
        (select coalesce(max(global_seq), 0) from {schema}.events),
        extract(epoch from now() - (select e.created_at from {schema}.events e
@@ -637,17 +699,17 @@ select coalesce(p.last_global_seq, 0),
                                    where d.projection = $1))
 from (select 1) one left join {schema}.projections p on p.name = $1
 )sql")),
-                                     name);
-    ProjectionMetrics m;
-    m.name = name;
-    m.position = r[0][0].as<std::int64_t>();
-    m.head = r[0][1].as<std::int64_t>();
-    m.lag_events = std::max<std::int64_t>(0, m.head - m.position);
-    m.lag_seconds = r[0][2].is_null() ? 0.0 : std::max(0.0, r[0][2].as<double>());
-    m.dlq_count = r[0][3].as<std::int64_t>();
-    m.dlq_oldest_age_seconds = r[0][4].is_null() ? 0.0 : r[0][4].as<double>();
-    return m;
-  });
+                                         name);
+        ProjectionMetrics m;
+        m.name = name;
+        m.position = r[0][0].as<std::int64_t>();
+        m.head = r[0][1].as<std::int64_t>();
+        m.lag_events = std::max<std::int64_t>(0, m.head - m.position);
+        m.lag_seconds = r[0][2].is_null() ? 0.0 : std::max(0.0, r[0][2].as<double>());
+        m.dlq_count = r[0][3].as<std::int64_t>();
+        m.dlq_oldest_age_seconds = r[0][4].is_null() ? 0.0 : r[0][4].as<double>();
+        return m;
+      });
 }
 
 }  // namespace rillflow

@@ -4,14 +4,25 @@
 
 namespace rillflow::cli {
 
+const config::Config& Context::config() {
+  if (!config_) config_ = config_path.empty() ? config::Config{} : config::load(config_path);
+  return *config_;
+}
+
 Store& Context::store() {
   if (!store_) {
-    if (database_url.empty()) {
-      throw UsageError("no database: pass --database-url or set DATABASE_URL");
+    std::string url = database_url;
+    if (url.empty() && !config_path.empty()) {
+      url = config::resolve_database_url(config().database).value_or("");
     }
-    store_ = Store::builder(database_url)
-                 .schema(schema)
-                 .max_connections(2)
+    if (url.empty()) {
+      throw UsageError(
+          "no database: pass --database-url, set DATABASE_URL, or name one in --config");
+    }
+    const std::string& chosen = schema_given || config_path.empty() ? schema : config().schema;
+    store_ = Store::builder(url)
+                 .schema(chosen)
+                 .max_connections(4)
                  .application_name("rillflow-cli")
                  .build();
   }

@@ -3,6 +3,8 @@
 
 #include <rillflow/rillflow.hpp>
 
+#include "config/config.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <functional>
@@ -21,15 +23,21 @@ class UsageError : public std::runtime_error {
 struct Context {
   std::string database_url;
   std::string schema = "public";
+  bool schema_given = false;  ///< --schema was on the command line (it beats the config's)
+  std::string config_path;
   bool json = false;
   /// The command chosen on the command line; returns the exit code.
   std::function<int()> run;
 
-  /// Builds the store once; UsageError when no URL was given.
+  /// Builds the store once; UsageError when no URL was given (--database-url, $DATABASE_URL,
+  /// or the config's database section).
   Store& store();
+  /// The --config file, parsed once (an empty config when none was given).
+  const config::Config& config();
 
  private:
   std::optional<Store> store_;
+  std::optional<config::Config> config_;
 };
 
 /// A stream given as a UUID, or else as an alias (resolved, created on first use).
@@ -39,5 +47,7 @@ void print_json(const Json& value);
 
 void add_schema_commands(CLI::App& app, Context& ctx);
 void add_event_commands(CLI::App& app, Context& ctx);
+void add_projection_commands(CLI::App& app, Context& ctx);
+void add_config_commands(CLI::App& app, Context& ctx);
 
 }  // namespace rillflow::cli

@@ -14,11 +14,17 @@ int main(int argc, char** argv) {
   app.add_option("--database-url", ctx.database_url,
                  "PostgreSQL URL (postgresql://user@host:port/db or key=value); never printed")
       ->envname("DATABASE_URL");
-  app.add_option("--schema", ctx.schema, "Schema holding Rillflow's tables")->capture_default_str();
+  app.add_option("--schema", ctx.schema,
+                 "Schema holding Rillflow's tables (overrides the config's)")
+      ->capture_default_str();
+  app.add_option("--config", ctx.config_path,
+                 "rillflowd YAML config: database, schema and the projection registry (plugins)");
   app.add_flag("--json", ctx.json, "Print machine-readable JSON instead of text");
 
   rillflow::cli::add_schema_commands(app, ctx);
   rillflow::cli::add_event_commands(app, ctx);
+  rillflow::cli::add_projection_commands(app, ctx);
+  rillflow::cli::add_config_commands(app, ctx);
 
   try {
     app.parse(argc, argv);
@@ -26,6 +32,7 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+  ctx.schema_given = app.count("--schema") > 0;
   try {
     return ctx.run ? ctx.run() : 2;
   } catch (const rillflow::cli::UsageError& e) {

@@ -16,6 +16,9 @@ class ProjectionHandler {
  public:
   virtual ~ProjectionHandler() = default;
   virtual void apply(const EventEnvelope& event, Transaction& txn) = 0;
+  /// Called at the start of every batch transaction, before apply(): create the read model's
+  /// tables here (`create table if not exists ...`). The default does nothing.
+  virtual void prepare(Transaction& txn) { (void)txn; }
   /// Clears the read model before a rebuild. The default does nothing.
   virtual void reset(Transaction& txn) { (void)txn; }
 };

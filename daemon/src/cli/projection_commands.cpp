@@ -1,0 +1,285 @@
+// projections list | status | pause | resume | reset-checkpoint | rebuild | run-once |
+// run-until-idle | dlq-list | dlq-requeue | dlq-delete | metrics
+
+#include "cli/cli_context.hpp"
+#include "plugin/plugin_loader.hpp"
+
+#include <unistd.h>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+namespace rillflow::cli {
+
+namespace {
+
+// A runtime with every projection of --config registered (plugins loaded), or none.
+ProjectionDaemon runtime(Context& ctx, bool need_handlers) {
+  auto builder = ProjectionDaemon::builder(ctx.store());
+  const auto& cfg = ctx.config();
+  if (need_handlers && cfg.projections.empty()) {
+    throw UsageError("this command runs projections: pass --config with a projection registry");
+  }
+  for (const auto& p : cfg.projections) {
+    builder.register_projection(p.name, plugin::load_projection_plugin(p.plugin, p.settings),
+                                p.options());
+  }
+  builder.lease_ttl(std::chrono::milliseconds(cfg.daemon.lease_ttl_ms));
+  return builder.build();
+}
+
+std::string when(const std::optional<std::chrono::system_clock::time_point>& t) {
+  return t ? format_timestamp(*t) : std::string("-");
+}
+
+Json status_json(const ProjectionStatus& s) {
+  auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); };
+  auto time = [](const std::optional<std::chrono::system_clock::time_point>& t) {
+    return t ? Json(format_timestamp(*t)) : Json(nullptr);
+  };
+  return boost::json::object{{"name", s.name},
+                             {"position", boost::json::object{{"from_tick", s.position.from_tick},
+                                                              {"to_tick", s.position.to_tick},
+                                                              {"after_seq", s.position.after_seq}}},
+                             {"last_global_seq", s.last_global_seq},
+                             {"paused", s.paused},
+                             {"stopped", s.stopped},
+                             {"lease_owner", opt(s.lease_owner)},
+                             {"lease_expires_at", time(s.lease_expires_at)},
+                             {"lease_epoch", s.lease_epoch},
+                             {"attempts", s.attempts},
+                             {"backoff_until", time(s.backoff_until)},
+                             {"last_error", opt(s.last_error)},
+                             {"updated_at", format_timestamp(s.updated_at)}};
+}
+
+void print_status(const Context& ctx, const ProjectionStatus& s) {
+  if (ctx.json) {
+    print_json(status_json(s));
+    return;
+  }
+  std::cout << s.name << ": at global_seq " << s.last_global_seq << (s.paused ? ", paused" : "")
+            << (s.stopped ? ", STOPPED" : "") << ", lease " << s.lease_owner.value_or("-")
+            << " (until " << when(s.lease_expires_at) << ", epoch " << s.lease_epoch << ")";
+  if (s.attempts > 0)
+    std::cout << ", attempts " << s.attempts << ", backoff until " << when(s.backoff_until);
+  if (s.last_error) std::cout << "\n  last error: " << *s.last_error;
+  std::cout << "\n";
+}
+
+// Progress on a terminal: events done / total and the rate, rewritten in place.
+class Progress {
+ public:
+  explicit Progress(std::int64_t total) : total_(total), enabled_(isatty(STDERR_FILENO) != 0) {}
+  void update(const std::string& name, std::size_t done) {
+    if (!enabled_) return;
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    std::fprintf(stderr, "\r%s: %zu / %lld events, %.0f events/s   ", name.c_str(), done,
+                 static_cast<long long>(total_), secs > 0 ? static_cast<double>(done) / secs : 0.0);
+  }
+  void finish() {
+    if (enabled_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  std::int64_t total_;
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+std::size_t run_until_idle(Context& ctx, ProjectionDaemon& d, const std::string& only) {
+  std::int64_t total = 0;
+  for (const auto& name : d.registered()) {
+    if (only.empty() || name == only) total += d.metrics(name).lag_events;
+  }
+  Progress progress(total);
+  std::size_t done = 0;
+  if (only.empty()) {
+    done =
+        d.run_until_idle([&](const std::string& name, std::size_t n) { progress.update(name, n); });
+  } else {
+    for (TickResult r = d.tick_once(only); r.outcome == TickOutcome::kProcessed;
+         r = d.tick_once(only)) {
+      done += r.processed;
+      progress.update(only, done);
+    }
+  }
+  progress.finish();
+  if (ctx.json) {
+    print_json(boost::json::object{{"processed", done}});
+  } else {
+    std::cout << "processed " << done << " event(s)\n";
+  }
+  return done;
+}
+
+}  // namespace
+
+void add_projection_commands(CLI::App& app, Context& ctx) {
+  auto* group = app.add_subcommand(
+      "projections", "Projection admin (add --config to load the projection plugins)");
+  group->require_subcommand(1);
+  static std::string name;
+  static std::int64_t position = 0, id = 0;
+  static std::size_t limit = 100;
+
+  auto command = [&](const char* cmd, const char* help, bool takes_name,
+                     std::function<int()> body) {
+    auto* sub = group->add_subcommand(cmd, help);
+    if (takes_name) sub->add_option("name", name, "Projection name")->required();
+    sub->callback([&ctx, body] { ctx.run = body; });
+    return sub;
+  };
+
+  command("list", "List every projection with a stored checkpoint", false, [&ctx] {
+    auto d = runtime(ctx, false);
+    const auto all = d.list();
+    if (ctx.json) {
+      boost::json::array out;
+      for (const auto& s : all) out.push_back(status_json(s));
+      print_json(out);
+    } else {
+      if (all.empty()) std::cout << "no projections yet\n";
+      for (const auto& s : all) print_status(ctx, s);
+    }
+    return 0;
+  });
+  command("status", "Checkpoint, lease, pause and retry state of one projection", true, [&ctx] {
+    const auto s = runtime(ctx, false).status(name);
+    if (!s) {
+      std::cerr << "rillflow: no projection named '" << name << "'\n";
+      return 1;
+    }
+    print_status(ctx, *s);
+    return 0;
+  });
+  command("pause", "Pause a projection (running daemons stop processing it at their next tick)",
+          true, [&ctx] {
+            runtime(ctx, false).pause(name);
+            std::cout << "paused " << name << "\n";
+            return 0;
+          });
+  command("resume", "Resume a paused or stopped projection (clears its backoff)", true, [&ctx] {
+    runtime(ctx, false).resume(name);
+    std::cout << "resumed " << name << "\n";
+    return 0;
+  });
+  auto* reset = command(
+      "reset-checkpoint", "Handle every event after a global_seq again (0: from the start)", true,
+      [&ctx] {
+        runtime(ctx, false).reset_checkpoint(name, position);
+        std::cout << "checkpoint of " << name << " set after global_seq " << position << "\n";
+        return 0;
+      });
+  reset->add_option("position", position, "global_seq to restart after")
+      ->required()
+      ->check(CLI::NonNegativeNumber);
+  static bool no_run = false;
+  auto* rebuild = command(
+      "rebuild",
+      "Clear the read model (reset hook), rewind to the start, clear the DLQ, then catch up", true,
+      [&ctx] {
+        auto d = runtime(ctx, true);
+        d.rebuild(name);
+        std::cout << "rebuilt " << name << " (read model cleared, checkpoint at the start)\n";
+        if (!no_run) run_until_idle(ctx, d, name);
+        return 0;
+      });
+  rebuild->add_flag("--no-run", no_run, "Only reset; leave catching up to the daemon");
+  static std::string only;
+  auto* once =
+      command("run-once", "Process one batch of every projection (or --name)", false, [&ctx] {
+        auto d = runtime(ctx, true);
+        std::map<std::string, TickResult> results;
+        if (only.empty()) {
+          results = d.tick_all_once();
+        } else {
+          results[only] = d.tick_once(only);
+        }
+        boost::json::object out;
+        for (const auto& [n, r] : results) {
+          if (ctx.json) {
+            out[n] = boost::json::object{{"outcome", to_string(r.outcome)},
+                                         {"processed", r.processed},
+                                         {"failed", r.failed}};
+          } else {
+            std::cout << n << ": " << to_string(r.outcome) << ", " << r.processed << " processed, "
+                      << r.failed << " failed\n";
+          }
+        }
+        if (ctx.json) print_json(out);
+        return 0;
+      });
+  once->add_option("--name", only, "Only this projection");
+  auto* idle = command("run-until-idle", "Process until every projection (or --name) is caught up",
+                       false, [&ctx] {
+                         auto d = runtime(ctx, true);
+                         run_until_idle(ctx, d, only);
+                         return 0;
+                       });
+  idle->add_option("--name", only, "Only this projection");
+  auto* dlq_list = command("dlq-list", "List parked events of a projection", true, [&ctx] {
+    const auto entries = runtime(ctx, false).dlq_list(name, limit);
+    boost::json::array out;
+    for (const auto& e : entries) {
+      if (ctx.json) {
+        out.push_back(boost::json::object{{"id", e.id},
+                                          {"event", to_json(e.event)},
+                                          {"error", e.error},
+                                          {"attempts", e.attempts},
+                                          {"failed_at", format_timestamp(e.failed_at)},
+                                          {"requeued", e.requeued}});
+      } else {
+        std::cout << "#" << e.id << " global_seq " << e.event.global_seq << " " << e.event.type
+                  << " (stream " << to_string(e.event.stream_id) << "@" << e.event.stream_seq
+                  << "), " << e.attempts << " attempt(s), failed " << format_timestamp(e.failed_at)
+                  << (e.requeued ? ", requeued" : "") << "\n  " << e.error << "\n";
+      }
+    }
+    if (ctx.json) print_json(out);
+    if (!ctx.json && entries.empty()) std::cout << "the DLQ of " << name << " is empty\n";
+    return 0;
+  });
+  dlq_list->add_option("--limit", limit, "At most this many entries")->capture_default_str();
+  auto* requeue =
+      command("dlq-requeue", "Redeliver one parked event (once) at the projection's next tick",
+              true, [&ctx] {
+                if (!runtime(ctx, false).dlq_requeue(name, id)) {
+                  std::cerr << "rillflow: no DLQ entry " << id << " for " << name << "\n";
+                  return 1;
+                }
+                std::cout << "requeued DLQ entry " << id << " of " << name << "\n";
+                return 0;
+              });
+  requeue->add_option("--id", id, "DLQ entry id (see dlq-list)")->required();
+  auto* del = command("dlq-delete", "Drop one parked event", true, [&ctx] {
+    if (!runtime(ctx, false).dlq_delete(name, id)) {
+      std::cerr << "rillflow: no DLQ entry " << id << " for " << name << "\n";
+      return 1;
+    }
+    std::cout << "deleted DLQ entry " << id << " of " << name << "\n";
+    return 0;
+  });
+  del->add_option("--id", id, "DLQ entry id (see dlq-list)")->required();
+  command("metrics", "Position, head, lag (events and seconds) and DLQ figures of one projection",
+          true, [&ctx] {
+            const auto m = runtime(ctx, false).metrics(name);
+            if (ctx.json) {
+              print_json(boost::json::object{{"name", m.name},
+                                             {"position", m.position},
+                                             {"head", m.head},
+                                             {"lag_events", m.lag_events},
+                                             {"lag_seconds", m.lag_seconds},
+                                             {"dlq_count", m.dlq_count},
+                                             {"dlq_oldest_age_seconds", m.dlq_oldest_age_seconds}});
+            } else {
+              std::cout << m.name << ": position " << m.position << ", head " << m.head << ", lag "
+                        << m.lag_events << " events / " << m.lag_seconds << " s, DLQ "
+                        << m.dlq_count << " (oldest " << m.dlq_oldest_age_seconds << " s)\n";
+            }
+            return 0;
+          });
+}
+
+}  // namespace rillflow::cli

@@ -1,0 +1,402 @@
+#include "config/config.hpp"
+
+#include <rillflow/error.hpp>
+#include <rillflow/schema/schema_manager.hpp>
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <span>
+#include <sstream>
+
+namespace rillflow::config {
+
+namespace {
+
+// ---- typed reads with errors that name the key and the value ------------------------------
+
+std::string at(const std::string& where, const YAML::Node& node) {
+  return where + " (line " + std::to_string(node.Mark().line + 1) + ")";
+}
+
+std::string shown(const YAML::Node& node) {
+  if (node.IsScalar()) return "'" + node.Scalar().substr(0, 80) + "'";
+  if (node.IsMap()) return "a map";
+  if (node.IsSequence()) return "a list";
+  return "nothing";
+}
+
+std::string read_string(const YAML::Node& node, const std::string& where) {
+  if (!node.IsScalar()) throw ConfigError(at(where, node), "expected a string, got " + shown(node));
+  return node.Scalar();
+}
+
+std::int64_t read_int(const YAML::Node& node, const std::string& where, std::int64_t min,
+                      std::int64_t max) {
+  const auto text = node.IsScalar() ? node.Scalar() : std::string();
+  std::size_t used = 0;
+  std::int64_t value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (!node.IsScalar() || used != text.size() || text.empty()) {
+    throw ConfigError(at(where, node), "expected an integer, got " + shown(node));
+  }
+  if (value < min || value > max) {
+    throw ConfigError(at(where, node), "must be between " + std::to_string(min) + " and " +
+                                           std::to_string(max) + ", got " + text);
+  }
+  return value;
+}
+
+bool read_bool(const YAML::Node& node, const std::string& where) {
+  const auto text = node.IsScalar() ? node.Scalar() : std::string();
+  if (text == "true" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "no" || text == "off") return false;
+  throw ConfigError(at(where, node), "expected true or false, got " + shown(node));
+}
+
+std::string read_choice(const YAML::Node& node, const std::string& where,
+                        std::initializer_list<std::string_view> choices) {
+  const auto value = read_string(node, where);
+  for (const auto c : choices) {
+    if (value == c) return value;
+  }
+  std::string list;
+  for (const auto c : choices) list += (list.empty() ? "" : ", ") + std::string(c);
+  throw ConfigError(at(where, node), "must be one of " + list + ", got '" + value + "'");
+}
+
+std::vector<std::string> read_string_list(const YAML::Node& node, const std::string& where) {
+  if (!node.IsSequence())
+    throw ConfigError(at(where, node), "expected a list of strings, got " + shown(node));
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    out.push_back(read_string(node[i], where + "[" + std::to_string(i) + "]"));
+    if (out.back().empty()) throw ConfigError(at(where, node), "entries must not be empty");
+  }
+  return out;
+}
+
+Json to_json(const YAML::Node& node) {
+  if (node.IsMap()) {
+    boost::json::object out;
+    for (const auto& kv : node) out[kv.first.as<std::string>()] = to_json(kv.second);
+    return out;
+  }
+  if (node.IsSequence()) {
+    boost::json::array out;
+    for (const auto& item : node) out.push_back(to_json(item));
+    return out;
+  }
+  if (!node.IsScalar() || node.IsNull()) return nullptr;
+  const auto& text = node.Scalar();
+  if (node.Tag() == "!") return Json(text);  // quoted: always a string
+  if (text == "true") return true;
+  if (text == "false") return false;
+  boost::system::error_code ec;
+  auto number = boost::json::parse(text, ec);
+  if (!ec && number.is_number()) return number;
+  return Json(text);
+}
+
+// ---- the key tables --------------------------------------------------------------------------
+
+template <class T>
+struct Key {
+  std::string_view path;  // relative to the table's root
+  std::string_view type;
+  std::string_view default_value;
+  bool reloadable;
+  std::string_view description;
+  void (*set)(T& out, const YAML::Node& node, const std::string& where);
+};
+
+constexpr std::int64_t kMaxMs = 24LL * 3600 * 1000;
+
+void parse_projections(Config& c, const YAML::Node& node, const std::string& where);
+
+const Key<ProjectionConfig> kProjectionKeys[] = {
+    {"name", "string", "(required)", true,
+     "Unique projection name; its checkpoint and lease are stored under it.",
+     [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
+       p.name = read_string(n, w);
+     }},
+    {"plugin", "path", "(required)", true,
+     "Shared library exporting the projection (see the plugin ABI).",
+     [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
+       p.plugin = read_string(n, w);
+     }},
+    {"event_types", "list of strings", "[] (all)", true,
+     "Only these event types reach the handler; others still advance the checkpoint.",
+     [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
+       p.event_types = read_string_list(n, w);
+     }},
+    {"batch_size", "integer", "500", true, "Events per transaction (1-100000).",
+     [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
+       p.batch_size = read_int(n, w, 1, 100000);
+     }},
+    {"retry.max_attempts", "integer", "5", true,
+     "Attempts per failing event before on_failure applies (1-1000).",
+     [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
+       p.retry.max_attempts = read_int(n, w, 1, 1000);
+     }},
+    {"retry.base_delay_ms", "integer", "1000", true, "First retry delay; doubled per attempt.",
+     [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
+       p.retry.base_delay_ms = read_int(n, w, 1, kMaxMs);
+     }},
+    {"retry.max_delay_ms", "integer", "300000", true, "Upper bound of the retry delay.",
+     [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
+       p.retry.max_delay_ms = read_int(n, w, 1, kMaxMs);
+     }},
+    {"on_failure", "dead_letter | stop", "dead_letter", true,
+     "After the last attempt: park the event in the DLQ and move on, or stop the projection until "
+     "resumed.",
+     [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
+       p.on_failure = read_choice(n, w, {"dead_letter", "stop"});
+     }},
+    {"settings", "map", "{}", true, "Free-form settings handed to the plugin's factory as JSON.",
+     [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
+       if (!n.IsMap()) throw ConfigError(at(w, n), "expected a map, got " + shown(n));
+       p.settings = to_json(n);
+     }},
+};
+
+const Key<Config> kKeys[] = {
+    {"database.url_env", "string", "DATABASE_URL", false,
+     "Environment variable holding the PostgreSQL URL (never logged).",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.database.url_env = read_string(n, w);
+     }},
+    {"database.url_file", "path", "(none)", false,
+     "File holding the URL (e.g. a mounted secret); used when the variable is unset.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.database.url_file = read_string(n, w);
+     }},
+    {"database.require_url", "boolean", "false", false,
+     "Fail instead of starting an embedded PostgreSQL when no URL is found.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.database.require_url = read_bool(n, w);
+     }},
+    {"database.max_connections", "integer", "10", false, "Connection pool size (1-1000).",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.database.max_connections = read_int(n, w, 1, 1000);
+     }},
+    {"schema", "string", "public", false, "Schema holding Rillflow's tables (a-z, 0-9, _).",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.schema = read_string(n, w);
+       try {
+         validate_identifier(c.schema, "schema name");
+       } catch (const Error& e) {
+         throw ConfigError(at(w, n), e.what());
+       }
+     }},
+    {"http.bind", "string", "0.0.0.0", false,
+     "Address the HTTP server (health, metrics, status) listens on.",
+     [](Config& c, const YAML::Node& n, const std::string& w) { c.http.bind = read_string(n, w); }},
+    {"http.port", "integer", "8080", false, "HTTP port (0 picks a free port; it is logged).",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.http.port = read_int(n, w, 0, 65535);
+     }},
+    {"logging.level", "trace | debug | info | warn | error", "info", true,
+     "Least severe level logged.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.logging.level = read_choice(n, w, {"trace", "debug", "info", "warn", "error"});
+     }},
+    {"logging.format", "text | json", "text", false,
+     "text for terminals and journald, json for one JSON object per line.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.logging.format = read_choice(n, w, {"text", "json"});
+     }},
+    {"daemon.drain_deadline_ms", "integer", "30000", false,
+     "On SIGTERM: time allowed to finish batches and release leases.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.daemon.drain_deadline_ms = read_int(n, w, 0, kMaxMs);
+     }},
+    {"daemon.lease_ttl_ms", "integer", "30000", false,
+     "Lease lifetime; a dead daemon's projections are taken over after it.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.daemon.lease_ttl_ms = read_int(n, w, 100, kMaxMs);
+     }},
+    {"daemon.poll_interval_ms", "integer", "1000", true,
+     "Polling fallback interval (also used while NOTIFY is off).",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.daemon.poll_interval_ms = read_int(n, w, 10, kMaxMs);
+     }},
+    {"daemon.notify", "boolean", "true", false,
+     "Wake up on LISTEN/NOTIFY instead of waiting for the next poll.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.daemon.notify = read_bool(n, w);
+     }},
+    {"daemon.notify_channel", "string", "rillflow_events", false,
+     "NOTIFY channel appends signal on.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.daemon.notify_channel = read_string(n, w);
+       try {
+         validate_identifier(c.daemon.notify_channel, "notify channel");
+       } catch (const Error& e) {
+         throw ConfigError(at(w, n), e.what());
+       }
+     }},
+    {"projections", "list", "[]", true,
+     "The projection registry: one entry per projection (keys below).", &parse_projections},
+};
+
+template <class T>
+const Key<T>* find_key(std::span<const Key<T>> table, const std::string& path) {
+  for (const auto& k : table) {
+    if (k.path == path) return &k;
+  }
+  return nullptr;
+}
+
+template <class T>
+bool is_section(std::span<const Key<T>> table, const std::string& path) {
+  return std::any_of(table.begin(), table.end(),
+                     [&](const Key<T>& k) { return k.path.starts_with(path + "."); });
+}
+
+template <class T>
+void walk(const YAML::Node& node, std::span<const Key<T>> table, const std::string& prefix,
+          const std::string& display, T& out) {
+  if (!node.IsMap()) {
+    throw ConfigError(
+        display.empty() ? "(top level)" : at(display.substr(0, display.size() - 1), node),
+        "expected a map, got " + shown(node));
+  }
+  for (const auto& kv : node) {
+    const auto name = kv.first.as<std::string>();
+    const auto path = prefix + name;
+    const auto where = display + name;
+    if (const auto* key = find_key(table, path)) {
+      key->set(out, kv.second, where);
+    } else if (is_section(table, path)) {
+      walk(kv.second, table, path + ".", where + ".", out);
+    } else {
+      std::string known;
+      for (const auto& k : table) {
+        if (k.path.starts_with(prefix)) {
+          auto rest = k.path.substr(prefix.size());
+          rest = rest.substr(0, rest.find('.'));
+          if (known.find(std::string(rest) + ",") == std::string::npos)
+            known += std::string(rest) + ", ";
+        }
+      }
+      if (known.size() > 2) known.resize(known.size() - 2);
+      throw ConfigError(at(where, kv.first), "unknown key (known here: " + known + ")");
+    }
+  }
+}
+
+void parse_projections(Config& c, const YAML::Node& node, const std::string& where) {
+  if (!node.IsSequence())
+    throw ConfigError(at(where, node), "expected a list of projections, got " + shown(node));
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const auto item = where + "[" + std::to_string(i) + "]";
+    ProjectionConfig p;
+    walk<ProjectionConfig>(node[i], kProjectionKeys, "", item + ".", p);
+    if (p.name.empty() || p.name.size() > 200)
+      throw ConfigError(at(item + ".name", node[i]),
+                        "a projection needs a name (1-200 characters)");
+    if (p.plugin.empty())
+      throw ConfigError(at(item + ".plugin", node[i]),
+                        "projection '" + p.name + "' needs a plugin path");
+    if (p.retry.max_delay_ms < p.retry.base_delay_ms) {
+      throw ConfigError(at(item + ".retry.max_delay_ms", node[i]),
+                        "must not be below retry.base_delay_ms");
+    }
+    if (!names.insert(p.name).second)
+      throw ConfigError(at(item + ".name", node[i]), "duplicate projection name '" + p.name + "'");
+    c.projections.push_back(std::move(p));
+  }
+}
+
+}  // namespace
+
+ProjectionOptions ProjectionConfig::options() const {
+  ProjectionOptions o;
+  o.batch_size = static_cast<std::size_t>(batch_size);
+  o.event_types = event_types;
+  o.max_attempts = static_cast<int>(retry.max_attempts);
+  o.retry_base_delay = std::chrono::milliseconds(retry.base_delay_ms);
+  o.retry_max_delay = std::chrono::milliseconds(retry.max_delay_ms);
+  o.on_failure = on_failure == "stop" ? FailurePolicy::kStop : FailurePolicy::kDeadLetter;
+  return o;
+}
+
+Config parse(const std::string& yaml_text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(
+        source, "not valid YAML: " + e.msg + " (line " + std::to_string(e.mark.line + 1) + ")");
+  }
+  Config c;
+  c.source = source;
+  if (root.IsNull()) return c;  // an empty file: every default
+  walk<Config>(root, kKeys, "", "", c);
+  return c;
+}
+
+Config load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path, "cannot read the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse(ss.str(), path);
+}
+
+std::optional<std::string> resolve_database_url(const DatabaseConfig& db) {
+  if (!db.url_env.empty()) {
+    if (const char* v = std::getenv(db.url_env.c_str()); v != nullptr && *v != '\0')
+      return std::string(v);
+  }
+  if (!db.url_file.empty()) {
+    std::ifstream in(db.url_file);
+    std::string url;
+    if (!in || !std::getline(in, url))
+      throw ConfigError("database.url_file", "cannot read " + db.url_file);
+    while (!url.empty() && (url.back() == '\r' || url.back() == ' ')) url.pop_back();
+    if (url.empty()) throw ConfigError("database.url_file", db.url_file + " is empty");
+    return url;
+  }
+  if (db.require_url) {
+    throw ConfigError("database", "no database URL: set $" + db.url_env +
+                                      " or database.url_file (database.require_url is on)");
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> key_paths() {
+  std::vector<std::string> out;
+  for (const auto& k : kKeys) out.emplace_back(k.path);
+  for (const auto& k : kProjectionKeys) out.push_back("projections[]." + std::string(k.path));
+  return out;
+}
+
+std::string reference_markdown() {
+  std::string out =
+      "| key | type | default | reloadable (SIGHUP) | meaning |\n"
+      "|---|---|---|---|---|\n";
+  auto cell = [](std::string_view text) {
+    std::string escaped;
+    for (const char c : text) escaped += c == '|' ? std::string("\\|") : std::string(1, c);
+    return escaped;
+  };
+  auto row = [&](const std::string& path, const auto& k) {
+    out += "| `" + path + "` | " + cell(k.type) + " | " + cell(k.default_value) + " | " +
+           (k.reloadable ? "yes" : "no (restart)") + " | " + cell(k.description) + " |\n";
+  };
+  for (const auto& k : kKeys) row(std::string(k.path), k);
+  for (const auto& k : kProjectionKeys) row("projections[]." + std::string(k.path), k);
+  return out;
+}
+
+}  // namespace rillflow::config

@@ -1,0 +1,86 @@
+#pragma once
+// rillflowd.yaml, parsed once into typed structs shared by the daemon and the CLI. Every key is
+// declared once (config.cpp's key tables): type, default, reloadable, description. The tables
+// drive parsing, unknown-key rejection, --check-config and config/README.md.
+
+#include <rillflow/json.hpp>
+#include <rillflow/projections/projection_daemon.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rillflow::config {
+
+struct DatabaseConfig {
+  std::string url_env = "DATABASE_URL";
+  std::string url_file;
+  bool require_url = false;
+  std::int64_t max_connections = 10;
+};
+
+struct HttpConfig {
+  std::string bind = "0.0.0.0";
+  std::int64_t port = 8080;
+};
+
+struct LoggingConfig {
+  std::string level = "info";
+  std::string format = "text";
+};
+
+struct DaemonConfig {
+  std::int64_t drain_deadline_ms = 30000;
+  std::int64_t lease_ttl_ms = 30000;
+  std::int64_t poll_interval_ms = 1000;
+  bool notify = true;
+  std::string notify_channel = "rillflow_events";
+};
+
+struct RetryConfig {
+  std::int64_t max_attempts = 5;
+  std::int64_t base_delay_ms = 1000;
+  std::int64_t max_delay_ms = 300000;
+};
+
+struct ProjectionConfig {
+  std::string name;
+  std::string plugin;
+  std::vector<std::string> event_types;
+  std::int64_t batch_size = 500;
+  RetryConfig retry;
+  std::string on_failure = "dead_letter";
+  Json settings = boost::json::object();
+
+  /// The runtime's options for this projection.
+  ProjectionOptions options() const;
+  bool operator==(const ProjectionConfig&) const = default;
+};
+
+struct Config {
+  DatabaseConfig database;
+  std::string schema = "public";
+  HttpConfig http;
+  LoggingConfig logging;
+  DaemonConfig daemon;
+  std::vector<ProjectionConfig> projections;
+  std::string source;  ///< the file it came from (for messages)
+};
+
+/// Parses YAML text. Throws ConfigError naming the key path and the offending value.
+Config parse(const std::string& yaml_text, const std::string& source = "<config>");
+/// Reads and parses a file; a missing file is a ConfigError too.
+Config load(const std::string& path);
+
+/// The database URL: the variable named by database.url_env, else database.url_file's content.
+/// nullopt means "start an embedded PostgreSQL" (unless database.require_url is set: then a
+/// ConfigError). The URL is a secret: never log it.
+std::optional<std::string> resolve_database_url(const DatabaseConfig& db);
+
+/// The reference table (Markdown) of every key: key, type, default, reloadable, meaning.
+std::string reference_markdown();
+/// Every key path, e.g. "daemon.lease_ttl_ms", "projections[].retry.max_attempts".
+std::vector<std::string> key_paths();
+
+}  // namespace rillflow::config

@@ -1,0 +1,101 @@
+#include "plugin/plugin_loader.hpp"
+
+#include <rillflow/error.hpp>
+#include <rillflow/plugin/plugin_api.hpp>
+
+#include <dlfcn.h>
+#include <filesystem>
+#include <stdexcept>
+
+namespace rillflow::plugin {
+
+namespace {
+
+struct Library {
+  void* handle = nullptr;
+  ~Library() {
+    if (handle != nullptr) dlclose(handle);
+  }
+};
+
+class LoadedHandler final : public PluginHandler {
+ public:
+  LoadedHandler(std::shared_ptr<Library> lib, const rillflow_plugin_descriptor* d, void* instance,
+                PluginInfo info)
+      : lib_(std::move(lib)), d_(d), instance_(instance), info_(std::move(info)) {}
+  ~LoadedHandler() override { d_->destroy(instance_); }
+
+  void apply(const EventEnvelope& event, Transaction& txn) override {
+    char error[2048] = {};
+    if (d_->apply(instance_, &event, &txn, error, sizeof error) != 0)
+      throw std::runtime_error(error);
+  }
+  void reset(Transaction& txn) override {
+    char error[2048] = {};
+    if (d_->reset(instance_, &txn, error, sizeof error) != 0) throw std::runtime_error(error);
+  }
+  void prepare(Transaction& txn) override {
+    char error[2048] = {};
+    if (d_->prepare(instance_, &txn, error, sizeof error) != 0) throw std::runtime_error(error);
+  }
+  const PluginInfo& info() const override { return info_; }
+
+ private:
+  std::shared_ptr<Library> lib_;  // destroyed after the instance
+  const rillflow_plugin_descriptor* d_;
+  void* instance_;
+  PluginInfo info_;
+};
+
+}  // namespace
+
+std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
+                                                      const Json& settings) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw PluginError(path, "no such file (check the projection's `plugin` path)");
+  }
+  auto lib = std::make_shared<Library>();
+  lib->handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (lib->handle == nullptr) {
+    const char* why = dlerror();
+    throw PluginError(
+        path, std::string("cannot be loaded: ") + (why != nullptr ? why : "unknown dlopen error"));
+  }
+  // The ABI version is a data symbol: read before any plugin code runs.
+  const auto* abi =
+      static_cast<const std::uint32_t*>(dlsym(lib->handle, RILLFLOW_PLUGIN_ABI_SYMBOL));
+  if (abi == nullptr) {
+    throw PluginError(path, "is not a Rillflow plugin: symbol " RILLFLOW_PLUGIN_ABI_SYMBOL
+                            " not found (declare the handler with RILLFLOW_PLUGIN)");
+  }
+  if (*abi != RILLFLOW_PLUGIN_ABI_VERSION) {
+    throw PluginError(path, "was built for plugin ABI " + std::to_string(*abi) +
+                                ", this host speaks ABI " +
+                                std::to_string(RILLFLOW_PLUGIN_ABI_VERSION) +
+                                "; rebuild it against this Rillflow");
+  }
+  auto entry =
+      reinterpret_cast<rillflow_plugin_entry_fn>(dlsym(lib->handle, RILLFLOW_PLUGIN_ENTRY_SYMBOL));
+  if (entry == nullptr) {
+    throw PluginError(
+        path, "is not a Rillflow plugin: symbol " RILLFLOW_PLUGIN_ENTRY_SYMBOL " not found");
+  }
+  const rillflow_plugin_descriptor* d = entry();
+  if (d == nullptr || d->abi_version != RILLFLOW_PLUGIN_ABI_VERSION || d->create == nullptr ||
+      d->destroy == nullptr || d->apply == nullptr || d->reset == nullptr ||
+      d->prepare == nullptr) {
+    throw PluginError(path, "returned an incomplete descriptor");
+  }
+  PluginInfo info{path, d->name != nullptr ? d->name : "", d->version != nullptr ? d->version : ""};
+  char error[2048] = {};
+  const auto text = boost::json::serialize(settings);
+  void* instance = d->create(text.c_str(), error, sizeof error);
+  if (instance == nullptr) {
+    throw PluginError(path, "factory of plugin '" + info.name +
+                                "' failed: " + (error[0] != '\0' ? error : "no reason given"));
+  }
+  return std::make_shared<LoadedHandler>(std::move(lib), d, instance, std::move(info));
+}
+
+}  // namespace rillflow::plugin

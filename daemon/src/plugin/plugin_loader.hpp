@@ -1,0 +1,31 @@
+#pragma once
+// Loads projection plugins (shared libraries) and adapts them to ProjectionHandler.
+
+#include <rillflow/json.hpp>
+#include <rillflow/projections/projection_handler.hpp>
+
+#include <memory>
+#include <string>
+
+namespace rillflow::plugin {
+
+/// What a loaded plugin says about itself.
+struct PluginInfo {
+  std::string path;
+  std::string name;
+  std::string version;
+};
+
+/// A handler living in a plugin; keeps the library loaded while it exists.
+class PluginHandler : public ProjectionHandler {
+ public:
+  virtual const PluginInfo& info() const = 0;
+};
+
+/// dlopen()s `path`, checks the ABI version symbol before calling anything, then creates a
+/// handler from `settings`. Throws PluginError naming the path and what is wrong: a missing
+/// file, a missing symbol, a wrong ABI version, or a factory that failed.
+std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
+                                                      const Json& settings);
+
+}  // namespace rillflow::plugin

@@ -1,0 +1,140 @@
+// The YAML config: typed parsing, errors naming key paths, defaults, the reference table.
+#include "config/config.hpp"
+
+#include <rillflow/error.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+using namespace rillflow;
+
+namespace {
+
+std::string config_error(const std::string& yaml) {
+  try {
+    config::parse(yaml, "test.yaml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("config_defaults_apply_to_an_empty_file") {
+  const auto c = config::parse("", "empty.yaml");
+  CHECK(c.schema == "public");
+  CHECK(c.http.port == 8080);
+  CHECK(c.daemon.drain_deadline_ms == 30000);
+  CHECK(c.database.url_env == "DATABASE_URL");
+  CHECK(c.projections.empty());
+}
+
+TEST_CASE("config_example_file_parses_into_typed_settings_and_shows_every_key") {
+  const std::string path = RILLFLOW_SOURCE_DIR "/config/rillflowd.example.yaml";
+  const auto c = config::load(path);
+  REQUIRE(c.projections.size() == 1);
+  const auto& p = c.projections[0];
+  CHECK(p.name == "order_totals");
+  CHECK(p.event_types.size() == 3);
+  CHECK(p.settings.at("table").as_string() == "order_totals");
+  const auto o = p.options();
+  CHECK(o.batch_size == 500);
+  CHECK(o.max_attempts == 5);
+  CHECK(o.on_failure == FailurePolicy::kDeadLetter);
+  const auto text = read_file(path);
+  for (const auto& key : config::key_paths()) {
+    const auto leaf = key.substr(key.rfind('.') == std::string::npos ? 0 : key.rfind('.') + 1);
+    CAPTURE(key);
+    CHECK(contains(text, leaf + ":"));
+  }
+}
+
+TEST_CASE("config_reference_in_the_docs_is_the_generated_table") {
+  const auto readme = read_file(RILLFLOW_SOURCE_DIR "/config/README.md");
+  CHECK(contains(readme, "<!-- reference:begin -->\n" + config::reference_markdown() +
+                             "<!-- reference:end -->"));
+}
+
+TEST_CASE("config_rejects_unknown_keys_naming_the_path") {
+  auto msg = config_error("daemon:\n  lease_tll_ms: 5\n");
+  CHECK(contains(msg, "daemon.lease_tll_ms"));
+  CHECK(contains(msg, "unknown key"));
+  CHECK(contains(msg, "lease_ttl_ms"));  // the known keys are listed
+  msg = config_error(
+      "projections:\n  - name: a\n    plugin: /x.so\n    retry:\n      max_atempts: 3\n");
+  CHECK(contains(msg, "projections[0].retry.max_atempts"));
+  CHECK(contains(config_error("colour: blue\n"), "colour"));
+}
+
+TEST_CASE("config_rejects_wrong_types_and_bad_values_naming_path_line_and_value") {
+  auto msg = config_error("http:\n  port: eighty\n");
+  CHECK(contains(msg, "http.port"));
+  CHECK(contains(msg, "line 2"));
+  CHECK(contains(msg, "'eighty'"));
+  CHECK(contains(config_error("http:\n  port: 70000\n"), "between 0 and 65535"));
+  CHECK(contains(config_error("daemon:\n  notify: maybe\n"), "daemon.notify"));
+  CHECK(contains(config_error("logging:\n  level: loud\n"), "must be one of"));
+  CHECK(contains(config_error("schema: \"Bad Schema\"\n"), "schema"));
+  CHECK(contains(
+      config_error("projections:\n  - name: a\n    plugin: /x.so\n    on_failure: explode\n"),
+      "projections[0].on_failure"));
+  CHECK(contains(
+      config_error(
+          "projections:\n  - name: a\n    plugin: /x.so\n  - name: a\n    plugin: /y.so\n"),
+      "duplicate projection name 'a'"));
+  CHECK(contains(config_error("projections:\n  - plugin: /x.so\n"), "needs a name"));
+  CHECK(contains(config_error("projections:\n  - name: a\n"), "needs a plugin"));
+  CHECK(contains(config_error("projections: {a: 1}\n"), "expected a list"));
+  CHECK(contains(config_error("http: [1, 2]\n"), "expected a map"));
+  CHECK(contains(config_error("daemon: {notify: [\n"), "not valid YAML"));
+}
+
+TEST_CASE("config_settings_become_json_with_types") {
+  const auto c = config::parse(
+      "projections:\n  - name: a\n    plugin: /x.so\n    settings:\n      n: 3\n      f: 1.5\n     "
+      " b: true\n"
+      "      s: hello\n      q: \"42\"\n      l: [1, two]\n      m: {k: v}\n");
+  const auto& s = c.projections[0].settings;
+  CHECK(s.at("n").as_int64() == 3);
+  CHECK(s.at("f").as_double() == 1.5);
+  CHECK(s.at("b").as_bool());
+  CHECK(s.at("s").as_string() == "hello");
+  CHECK(s.at("q").as_string() == "42");
+  CHECK(s.at("l").as_array().size() == 2);
+  CHECK(s.at("m").at("k").as_string() == "v");
+}
+
+TEST_CASE("database_url_comes_from_the_environment_or_a_file_else_embedded") {
+  config::DatabaseConfig db;
+  db.url_env = "RILLFLOW_TEST_UNSET_VARIABLE";
+  CHECK_FALSE(config::resolve_database_url(db).has_value());
+  setenv("RILLFLOW_TEST_URL_VARIABLE", "postgresql://u@h/db", 1);
+  db.url_env = "RILLFLOW_TEST_URL_VARIABLE";
+  CHECK(config::resolve_database_url(db) == "postgresql://u@h/db");
+  db.url_env = "RILLFLOW_TEST_UNSET_VARIABLE";
+  const std::string file = "/tmp/rillflow-url-test-" + std::to_string(getpid());
+  std::ofstream(file) << "postgresql://from@file/db\n";
+  db.url_file = file;
+  CHECK(config::resolve_database_url(db) == "postgresql://from@file/db");
+  db.url_file = "/nonexistent/url";
+  CHECK_THROWS_AS(config::resolve_database_url(db), ConfigError);
+  db.url_file.clear();
+  db.require_url = true;
+  CHECK_THROWS_AS(config::resolve_database_url(db), ConfigError);
+  std::remove(file.c_str());
+}
