@@ -65,6 +65,10 @@ const StoreOptions& Store::options() const noexcept {
   return state_->options;
 }
 
+std::size_t Store::open_connections() const {
+  return state_->pool->open_connections();
+}
+
 std::string Store::describe_target() const {
   return state_->pool->target();
 }

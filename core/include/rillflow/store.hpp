@@ -47,6 +47,8 @@ class Store {
   Store with_schema(std::string schema) const;
 
   const StoreOptions& options() const noexcept;
+  /// Connections the pool holds open now.
+  std::size_t open_connections() const;
   /// Host, port, database and user of the pool's target, never the password.
   std::string describe_target() const;
 

@@ -1,0 +1,23 @@
+#include "app/status.hpp"
+
+namespace rillflow::app {
+
+std::string unready_reason(const StatusSnapshot& s) {
+  if (s.draining) return "draining: shutting down";
+  if (!s.db_ok)
+    return "database unreachable" + (s.db_error.empty() ? std::string() : ": " + s.db_error);
+  if (!s.started) return "starting";
+  if (!s.schema_ok) {
+    std::string why = "schema not current";
+    if (!s.schema_problems.empty()) why += ": " + s.schema_problems.front();
+    return why;
+  }
+  if (!s.stuck.empty()) {
+    std::string why = "stuck worker(s):";
+    for (const auto& w : s.stuck) why += " " + w;
+    return why;
+  }
+  return {};
+}
+
+}  // namespace rillflow::app

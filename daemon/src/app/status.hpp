@@ -1,0 +1,43 @@
+#pragma once
+// What rillflowd knows about itself, refreshed off the loop thread and read by the HTTP routes
+// without touching the database.
+
+#include <rillflow/projections/projection_daemon.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rillflow::app {
+
+struct WorkerView {
+  std::string kind = "projection";
+  std::string name;
+  std::optional<ProjectionStatus> status;
+  ProjectionMetrics metrics;
+  bool owned = false;              ///< this process holds the lease
+  bool running = false;            ///< a batch is in flight now
+  double running_for_seconds = 0;  ///< how long the current batch has been running
+  std::string
+      waiting_reason;  ///< why it is not processing: idle, paused, backoff, leased_by_other...
+};
+
+struct StatusSnapshot {
+  bool started = false;   ///< the database was reached once and the workers were built
+  bool draining = false;  ///< SIGTERM received
+  bool db_ok = false;
+  std::string db_error;
+  bool schema_ok = false;
+  std::vector<std::string> schema_problems;
+  std::vector<std::string> stuck;  ///< workers whose batch runs longer than the stuck threshold
+  std::string owner;
+  std::string version;
+  std::vector<WorkerView> workers;
+  std::chrono::system_clock::time_point refreshed_at{};
+};
+
+/// Why the daemon is not ready (empty when it is): /health/ready, /status and rillflow_ready.
+std::string unready_reason(const StatusSnapshot& status);
+
+}  // namespace rillflow::app

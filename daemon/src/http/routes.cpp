@@ -1,0 +1,80 @@
+#include "http/routes.hpp"
+
+#include <rillflow/json.hpp>
+
+namespace rillflow::http {
+
+namespace {
+
+Json time_or_null(const std::optional<std::chrono::system_clock::time_point>& t) {
+  return t ? Json(format_timestamp(*t)) : Json(nullptr);
+}
+
+Response json(unsigned status, const Json& body) {
+  return {status, "application/json", boost::json::serialize(body) + "\n"};
+}
+
+}  // namespace
+
+std::string status_json(const app::StatusSnapshot& s) {
+  boost::json::array workers;
+  for (const auto& w : s.workers) {
+    boost::json::object o{{"kind", w.kind},
+                          {"name", w.name},
+                          {"owned", w.owned},
+                          {"running", w.running},
+                          {"running_for_seconds", w.running_for_seconds},
+                          {"waiting", w.waiting_reason},
+                          {"position", w.metrics.position},
+                          {"head", w.metrics.head},
+                          {"lag_events", w.metrics.lag_events},
+                          {"lag_seconds", w.metrics.lag_seconds},
+                          {"dlq_depth", w.metrics.dlq_count},
+                          {"dlq_oldest_age_seconds", w.metrics.dlq_oldest_age_seconds}};
+    if (w.status) {
+      o["paused"] = w.status->paused;
+      o["stopped"] = w.status->stopped;
+      o["lease_owner"] = w.status->lease_owner ? Json(*w.status->lease_owner) : Json(nullptr);
+      o["lease_expires_at"] = time_or_null(w.status->lease_expires_at);
+      o["attempts"] = w.status->attempts;
+      o["backoff_until"] = time_or_null(w.status->backoff_until);
+      o["last_error"] = w.status->last_error ? Json(*w.status->last_error) : Json(nullptr);
+    }
+    workers.push_back(std::move(o));
+  }
+  const auto reason = app::unready_reason(s);
+  return boost::json::serialize(boost::json::object{
+             {"version", s.version},
+             {"owner", s.owner},
+             {"ready", reason.empty()},
+             {"reason", reason},
+             {"database", boost::json::object{{"reachable", s.db_ok}, {"error", s.db_error}}},
+             {"schema",
+              boost::json::object{{"current", s.schema_ok},
+                                  {"problems", boost::json::array(s.schema_problems.begin(),
+                                                                  s.schema_problems.end())}}},
+             {"projections", workers},
+             {"refreshed_at", format_timestamp(s.refreshed_at)}}) +
+         "\n";
+}
+
+Response route(std::string_view method, std::string_view target, const app::StatusSnapshot& status,
+               const std::function<std::string()>& metrics_text) {
+  const auto path = target.substr(0, target.find('?'));
+  const bool known =
+      path == "/health/live" || path == "/health/ready" || path == "/metrics" || path == "/status";
+  if (!known)
+    return json(404, boost::json::object{{"error", "not found"}, {"path", std::string(path)}});
+  if (method != "GET" && method != "HEAD")
+    return json(405, boost::json::object{{"error", "method not allowed"}});
+  if (path == "/health/live") return json(200, boost::json::object{{"status", "live"}});
+  if (path == "/health/ready") {
+    const auto reason = app::unready_reason(status);
+    if (reason.empty()) return json(200, boost::json::object{{"status", "ready"}});
+    return json(503, boost::json::object{{"status", "unready"}, {"reason", reason}});
+  }
+  if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_text()};
+  return {200, "application/json", status_json(status)};
+}
+
+}  // namespace rillflow::http

@@ -1,0 +1,26 @@
+#pragma once
+// HTTP routing as a pure function: request line in, response out, no sockets (unit-tested).
+
+#include "app/status.hpp"
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace rillflow::http {
+
+struct Response {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+/// GET /health/live, /health/ready, /metrics, /status. `metrics_text` renders the Prometheus
+/// exposition (called only for /metrics).
+Response route(std::string_view method, std::string_view target, const app::StatusSnapshot& status,
+               const std::function<std::string()>& metrics_text);
+
+/// The /status document.
+std::string status_json(const app::StatusSnapshot& status);
+
+}  // namespace rillflow::http

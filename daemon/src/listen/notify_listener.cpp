@@ -1,0 +1,132 @@
+#include "listen/notify_listener.hpp"
+
+#include <libpq-fe.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+
+#include <unistd.h>
+
+namespace rillflow::listen {
+
+namespace asio = boost::asio;
+
+NotifyListener::NotifyListener(asio::io_context& loop, asio::thread_pool& pool, std::string url,
+                               std::string channel, std::string schema,
+                               std::function<void()> on_wakeup)
+    : loop_(loop),
+      pool_(pool),
+      url_(std::move(url)),
+      channel_(std::move(channel)),
+      schema_(std::move(schema)),
+      on_wakeup_(std::move(on_wakeup)),
+      socket_(loop),
+      retry_timer_(loop) {}
+
+NotifyListener::~NotifyListener() {
+  if (conn_ != nullptr) PQfinish(conn_);
+}
+
+void NotifyListener::start() {
+  connect();
+}
+
+void NotifyListener::stop() {
+  stopped_ = true;
+  retry_timer_.cancel();
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  if (conn_ != nullptr) {
+    PQfinish(conn_);
+    conn_ = nullptr;
+  }
+}
+
+// Blocking connect + LISTEN on the pool; the result comes back to the loop.
+void NotifyListener::connect() {
+  asio::post(pool_, [self = shared_from_this()] {
+    PGconn* conn = PQconnectdb(self->url_.c_str());
+    std::string error;
+    if (PQstatus(conn) != CONNECTION_OK) {
+      error = PQerrorMessage(conn);
+    } else {
+      // The channel is a validated identifier; quote it all the same.
+      PGresult* r = PQexec(conn, ("LISTEN \"" + self->channel_ + "\"").c_str());
+      if (PQresultStatus(r) != PGRES_COMMAND_OK) error = PQerrorMessage(conn);
+      PQclear(r);
+      if (error.empty() && PQsetnonblocking(conn, 1) != 0)
+        error = "cannot make the connection non-blocking";
+    }
+    if (!error.empty()) {
+      PQfinish(conn);
+      conn = nullptr;
+      while (!error.empty() && error.back() == '\n') error.pop_back();
+    }
+    asio::post(self->loop_, [self, conn, error] {
+      if (self->stopped_) {
+        if (conn != nullptr) PQfinish(conn);
+        return;
+      }
+      if (conn == nullptr) {
+        self->drop_and_retry(error);
+      } else {
+        self->attach(conn);
+      }
+    });
+  });
+}
+
+void NotifyListener::attach(PGconn* conn) {
+  conn_ = conn;
+  backoff_ = std::chrono::milliseconds(100);
+  boost::system::error_code ec;
+  socket_.assign(::dup(PQsocket(conn_)), ec);  // our own fd: PQfinish closes the original
+  if (ec) {
+    drop_and_retry("cannot watch the LISTEN socket: " + ec.message());
+    return;
+  }
+  spdlog::info("listening for NOTIFY on channel {}", channel_);
+  on_wakeup_();  // catch up on anything committed while not listening
+  wait();
+}
+
+void NotifyListener::wait() {
+  socket_.async_wait(asio::posix::stream_descriptor::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       if (ec || self->stopped_) return;
+                       self->on_readable();
+                     });
+}
+
+void NotifyListener::on_readable() {
+  if (PQconsumeInput(conn_) == 0) {
+    std::string why = PQerrorMessage(conn_);
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    drop_and_retry("LISTEN connection lost: " + why);
+    return;
+  }
+  bool relevant = false;
+  while (PGnotify* n = PQnotifies(conn_)) {
+    relevant = relevant || schema_ == n->extra;  // the payload names the appending store's schema
+    PQfreemem(n);
+  }
+  if (relevant) on_wakeup_();
+  wait();
+}
+
+void NotifyListener::drop_and_retry(const std::string& why) {
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  if (conn_ != nullptr) {
+    PQfinish(conn_);
+    conn_ = nullptr;
+  }
+  if (stopped_) return;
+  spdlog::warn("{}; reconnecting in {} ms (polling meanwhile)", why, backoff_.count());
+  retry_timer_.expires_after(backoff_);
+  backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
+  retry_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec && !self->stopped_) self->connect();
+  });
+}
+
+}  // namespace rillflow::listen

@@ -1,0 +1,112 @@
+#include "metrics/daemon_metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include <unistd.h>
+#include <chrono>
+#include <fstream>
+
+namespace rillflow::metrics {
+
+namespace {
+
+double resident_memory_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  long pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+}
+
+template <class Builder>
+auto& family(Builder builder, const char* name, const char* help, prometheus::Registry& registry) {
+  return builder.Name(name).Help(help).Register(registry);
+}
+
+}  // namespace
+
+DaemonMetrics::DaemonMetrics(const std::string& version)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      processed_(family(prometheus::BuildCounter(), "rillflow_events_processed_total",
+                        "Events handled by a projection (including events its filter skipped).",
+                        *registry_)),
+      retries_(family(prometheus::BuildCounter(), "rillflow_projection_retries_total",
+                      "Failed attempts at an event (each is retried or dead-lettered).",
+                      *registry_)),
+      batch_duration_(family(prometheus::BuildHistogram(),
+                             "rillflow_projection_batch_duration_seconds",
+                             "Time to handle and commit one batch.", *registry_)),
+      lag_events_(family(prometheus::BuildGauge(), "rillflow_projection_lag_events",
+                         "Events committed after the projection's position.", *registry_)),
+      lag_seconds_(family(prometheus::BuildGauge(), "rillflow_projection_lag_seconds",
+                          "Age of the oldest event the projection has not handled yet.",
+                          *registry_)),
+      dlq_depth_(family(prometheus::BuildGauge(), "rillflow_projection_dlq_depth",
+                        "Events parked in the projection's dead-letter queue.", *registry_)),
+      dlq_oldest_age_(family(prometheus::BuildGauge(), "rillflow_projection_dlq_oldest_age_seconds",
+                             "Age of the oldest dead-lettered event.", *registry_)),
+      lease_owned_(family(prometheus::BuildGauge(), "rillflow_projection_lease_owned",
+                          "1 when this process holds the projection's lease.", *registry_)),
+      paused_(family(prometheus::BuildGauge(), "rillflow_projection_paused",
+                     "1 when the projection is paused.", *registry_)) {
+  auto& wakeups =
+      family(prometheus::BuildCounter(), "rillflow_wakeups_total",
+             "Worker wakeups by cause: a NOTIFY from an append, or the polling timer.", *registry_);
+  wakeups_notify_ = &wakeups.Add({{"cause", "notify"}});
+  wakeups_poll_ = &wakeups.Add({{"cause", "poll"}});
+  pool_open_ = &family(prometheus::BuildGauge(), "rillflow_db_pool_connections",
+                       "Database connections of the pool.", *registry_)
+                    .Add({{"state", "open"}});
+  ready_ = &family(prometheus::BuildGauge(), "rillflow_ready", "1 when /health/ready answers 200.",
+                   *registry_)
+                .Add({});
+  family(prometheus::BuildGauge(), "rillflow_build_info", "Build information.", *registry_)
+      .Add({{"version", version}})
+      .Set(1);
+  rss_ = &family(prometheus::BuildGauge(), "rillflow_process_resident_memory_bytes",
+                 "Resident memory size.", *registry_)
+              .Add({});
+  start_time_ = &family(prometheus::BuildGauge(), "rillflow_process_start_time_seconds",
+                        "Start time of the process since the Unix epoch.", *registry_)
+                     .Add({});
+  start_time_->Set(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+ProjectionSeries& DaemonMetrics::projection(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto it = series_.find(name);
+  if (it == series_.end()) {
+    const prometheus::Labels labels{{"projection", name}};
+    static const prometheus::Histogram::BucketBoundaries kBuckets{
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    it = series_
+             .emplace(name, ProjectionSeries{&processed_.Add(labels), &retries_.Add(labels),
+                                             &batch_duration_.Add(labels, kBuckets),
+                                             &lag_events_.Add(labels), &lag_seconds_.Add(labels),
+                                             &dlq_depth_.Add(labels), &dlq_oldest_age_.Add(labels),
+                                             &lease_owned_.Add(labels), &paused_.Add(labels)})
+             .first;
+  }
+  return it->second;
+}
+
+void DaemonMetrics::observe(const app::StatusSnapshot& status, std::size_t pool_connections) {
+  for (const auto& w : status.workers) {
+    auto& s = projection(w.name);
+    s.lag_events->Set(static_cast<double>(w.metrics.lag_events));
+    s.lag_seconds->Set(w.metrics.lag_seconds);
+    s.dlq_depth->Set(static_cast<double>(w.metrics.dlq_count));
+    s.dlq_oldest_age->Set(w.metrics.dlq_oldest_age_seconds);
+    s.lease_owned->Set(w.owned ? 1 : 0);
+    s.paused->Set(w.status && w.status->paused ? 1 : 0);
+  }
+  pool_open_->Set(static_cast<double>(pool_connections));
+  ready_->Set(app::unready_reason(status).empty() ? 1 : 0);
+}
+
+std::string DaemonMetrics::render() {
+  rss_->Set(resident_memory_bytes());
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace rillflow::metrics

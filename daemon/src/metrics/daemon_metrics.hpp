@@ -1,0 +1,66 @@
+#pragma once
+// rillflowd's Prometheus metrics: families built once, held by reference; the hot path only
+// increments. Served as text by the HTTP server.
+
+#include "app/status.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace rillflow::metrics {
+
+/// Per-projection series, created once per projection name.
+struct ProjectionSeries {
+  prometheus::Counter* processed;
+  prometheus::Counter* retries;
+  prometheus::Histogram* batch_duration;
+  prometheus::Gauge* lag_events;
+  prometheus::Gauge* lag_seconds;
+  prometheus::Gauge* dlq_depth;
+  prometheus::Gauge* dlq_oldest_age;
+  prometheus::Gauge* lease_owned;
+  prometheus::Gauge* paused;
+};
+
+class DaemonMetrics {
+ public:
+  explicit DaemonMetrics(const std::string& version);
+
+  /// The series of one projection (thread-safe; created on first use).
+  ProjectionSeries& projection(const std::string& name);
+  void wakeup(bool from_notify) { (from_notify ? wakeups_notify_ : wakeups_poll_)->Increment(); }
+  /// Updates the gauges that come from the status refresh.
+  void observe(const app::StatusSnapshot& status, std::size_t pool_connections);
+  /// The exposition text (process figures read now).
+  std::string render();
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& processed_;
+  prometheus::Family<prometheus::Counter>& retries_;
+  prometheus::Family<prometheus::Histogram>& batch_duration_;
+  prometheus::Family<prometheus::Gauge>& lag_events_;
+  prometheus::Family<prometheus::Gauge>& lag_seconds_;
+  prometheus::Family<prometheus::Gauge>& dlq_depth_;
+  prometheus::Family<prometheus::Gauge>& dlq_oldest_age_;
+  prometheus::Family<prometheus::Gauge>& lease_owned_;
+  prometheus::Family<prometheus::Gauge>& paused_;
+  prometheus::Counter* wakeups_notify_;
+  prometheus::Counter* wakeups_poll_;
+  prometheus::Gauge* pool_open_;
+  prometheus::Gauge* ready_;
+  prometheus::Gauge* rss_;
+  prometheus::Gauge* start_time_;
+  std::mutex mutex_;
+  std::map<std::string, ProjectionSeries> series_;
+};
+
+}  // namespace rillflow::metrics
