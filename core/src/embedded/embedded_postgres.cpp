@@ -21,6 +21,10 @@ namespace fs = std::filesystem;
 
 namespace rillflow {
 
+namespace {
+std::string log_tail(const fs::path& log);
+}  // namespace
+
 struct EmbeddedPostgres::Impl {
   fs::path bindir;
   fs::path dir;        // private: data/, sock/, server.log, owner.pid
@@ -30,6 +34,7 @@ struct EmbeddedPostgres::Impl {
   pid_t watchdog = -1;
   int watchdog_fd = -1;  // write end; closing it (or dying) lets the watchdog clean up
   bool running = false;
+  std::string server_opts;
 
   fs::path data() const { return dir / "data"; }
   fs::path sock() const { return dir / "sock"; }
@@ -43,6 +48,21 @@ struct EmbeddedPostgres::Impl {
   }
   std::string pg(const char* tool) const { return (bindir / tool).string(); }
   void shutdown();
+  void start_server() {
+    const auto started =
+        util::run_process(as_user({pg("pg_ctl"), "-D", data().string(), "-l", log().string(), "-w",
+                                   "-t", "60", "-o", server_opts, "start"}));
+    if (started.exit_code != 0) {
+      throw Error(ErrorCode::kInternal, "PostgreSQL did not start (" + started.output +
+                                            "); server log:\n" + log_tail(log()));
+    }
+    running = true;
+  }
+  void stop_server() {
+    if (!running) return;
+    util::run_process(as_user({pg("pg_ctl"), "-D", data().string(), "-m", "fast", "-w", "stop"}));
+    running = false;
+  }
 };
 
 namespace {
@@ -238,14 +258,8 @@ EmbeddedPostgres EmbeddedPostgres::start(const EmbeddedPostgresOptions& options)
                             " -c max_connections=200 -c unix_socket_permissions=0700";
   if (!options.durable)
     server_opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
-  const auto started =
-      util::run_process(s.as_user({s.pg("pg_ctl"), "-D", s.data().string(), "-l", s.log().string(),
-                                   "-w", "-t", "60", "-o", server_opts, "start"}));
-  if (started.exit_code != 0) {
-    throw Error(ErrorCode::kInternal, "PostgreSQL did not start (" + started.output +
-                                          "); server log:\n" + log_tail(s.log()));
-  }
-  s.running = true;
+  s.server_opts = server_opts;
+  s.start_server();
   if (options.tcp) {
     s.url = "postgresql://postgres@127.0.0.1:" + std::to_string(s.port) + "/postgres";
   } else {
@@ -256,10 +270,7 @@ EmbeddedPostgres EmbeddedPostgres::start(const EmbeddedPostgresOptions& options)
 }
 
 void EmbeddedPostgres::Impl::shutdown() {
-  if (running) {
-    util::run_process(as_user({pg("pg_ctl"), "-D", data().string(), "-m", "fast", "-w", "stop"}));
-    running = false;
-  }
+  stop_server();
   std::error_code ec;
   if (!dir.empty()) fs::remove_all(dir, ec);
   if (watchdog_fd >= 0) {
@@ -294,6 +305,13 @@ int EmbeddedPostgres::port() const {
 }
 const fs::path& EmbeddedPostgres::directory() const {
   return impl_->dir;
+}
+
+void EmbeddedPostgres::suspend() {
+  impl_->stop_server();
+}
+void EmbeddedPostgres::resume() {
+  impl_->start_server();
 }
 
 void EmbeddedPostgres::stop() {

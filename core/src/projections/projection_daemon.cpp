@@ -554,6 +554,55 @@ void ProjectionDaemon::release_leases() {
   for (const auto& p : impl_->projections) impl_->release(*p);
 }
 
+void ProjectionDaemon::release_lease(const std::string& name) {
+  impl_->release(impl_->registered(name));
+}
+
+std::vector<std::string> ProjectionDaemon::heartbeat() {
+  return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn,
+                                                    db::Connection& conn) {
+    txn.exec_prepared(
+        conn.prepared(impl_->sql(
+            "insert into {schema}.daemon_nodes (owner) values ($1) on conflict (owner) do update "
+            "set heartbeat_at = now()")),
+        impl_->owner);
+    txn.exec_prepared(conn.prepared(impl_->sql(
+        "delete from {schema}.daemon_nodes where heartbeat_at < now() - interval '1 hour'")));
+    std::vector<std::string> live;
+    for (const auto& row : txn.exec_prepared(
+             conn.prepared(impl_->sql(
+                 "select owner from {schema}.daemon_nodes where heartbeat_at > now() - $1 * "
+                 "interval '1 millisecond' order by owner")),
+             impl_->ttl.count())) {
+      live.push_back(row[0].as<std::string>());
+    }
+    return live;
+  });
+}
+
+void ProjectionDaemon::leave() {
+  db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
+    txn.exec_prepared(
+        conn.prepared(impl_->sql("delete from {schema}.daemon_nodes where owner = $1")),
+        impl_->owner);
+  });
+}
+
+std::vector<std::string> ProjectionDaemon::assignment(const std::vector<std::string>& live) const {
+  auto names = registered();
+  std::sort(names.begin(), names.end());
+  auto nodes = live;
+  std::sort(nodes.begin(), nodes.end());
+  const auto self = std::find(nodes.begin(), nodes.end(), impl_->owner);
+  if (self == nodes.end()) return names;  // alone (or not yet registered): run everything
+  const auto index = static_cast<std::size_t>(self - nodes.begin());
+  std::vector<std::string> mine;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i % nodes.size() == index) mine.push_back(names[i]);
+  }
+  return mine;
+}
+
 std::vector<std::string> ProjectionDaemon::registered() const {
   std::vector<std::string> out;
   for (const auto& p : impl_->projections) out.push_back(p->name);

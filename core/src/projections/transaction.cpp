@@ -39,16 +39,17 @@ QueryResult Transaction::exec_params(std::string_view sql, const std::vector<Sql
   auto* conn = static_cast<db::Connection*>(connection_);
   try {
     const std::string text(sql);
-    const auto r = txn->exec_prepared(conn->prepared(text), pqxx::prepare::make_dynamic_params(params));
+    const auto r =
+        txn->exec_prepared(conn->prepared(text), pqxx::prepare::make_dynamic_params(params));
     std::vector<QueryResult::Row> rows;
     rows.reserve(r.size());
     for (const auto& row : r) {
       QueryResult::Row out;
       out.reserve(row.size());
       for (const auto& field : row) {
-        out.push_back(field.is_null() ? std::nullopt
-                                      : std::optional<std::string>(std::in_place, field.c_str(),
-                                                                   field.size()));
+        out.push_back(field.is_null()
+                          ? std::nullopt
+                          : std::optional<std::string>(std::in_place, field.c_str(), field.size()));
       }
       rows.push_back(std::move(out));
     }

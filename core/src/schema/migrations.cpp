@@ -97,6 +97,11 @@ create table {schema}.projection_dlq (
   requeued_at timestamptz
 );
 create index projection_dlq_projection_idx on {schema}.projection_dlq (projection, id);
+create table {schema}.daemon_nodes (
+  owner text primary key,
+  started_at timestamptz not null default now(),
+  heartbeat_at timestamptz not null default now()
+);
 )sql";
 
 const std::array<Migration, 2> kMigrations{{
@@ -107,7 +112,7 @@ const std::array<Migration, 2> kMigrations{{
       "idempotency_keys", "stream_aliases", "ticks"}},
     {2, "projections",
      kProjections,
-     {"projections", "projection_dlq", "projection_dlq_projection_idx"}},
+     {"projections", "projection_dlq", "projection_dlq_projection_idx", "daemon_nodes"}},
 }};
 
 }  // namespace

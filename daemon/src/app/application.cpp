@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include <unistd.h>
+#include <algorithm>
 #include <csignal>
 #include <random>
 #include <thread>
@@ -195,7 +196,10 @@ void Application::refresh_status() {
   refreshing_ = true;
   asio::post(pool_, [this, store = *store_, daemon = daemon_, names = daemon_->registered()] {
     StatusSnapshot s;
+    std::vector<std::string> mine;
     try {
+      s.live_nodes = daemon->heartbeat();
+      mine = daemon->assignment(s.live_nodes);
       s.schema_problems = store.schema().drift().problems;
       s.schema_ok = s.schema_problems.empty();
       for (const auto& name : names) {
@@ -212,8 +216,18 @@ void Application::refresh_status() {
       s.db_error = e.what();
     }
     const auto connections = store.open_connections();
-    asio::post(loop_, [this, s = std::move(s), connections]() mutable {
+    asio::post(loop_, [this, s = std::move(s), connections, mine = std::move(mine),
+                       daemon]() mutable {
       refreshing_ = false;
+      if (s.db_ok && daemon == daemon_) {
+        bool gained = false;
+        for (const auto& worker : workers_) {
+          const bool assigned = std::find(mine.begin(), mine.end(), worker->name()) != mine.end();
+          gained = gained || (assigned && !worker->assigned());
+          worker->set_assigned(assigned);
+        }
+        if (gained) scheduler_.wake_all();
+      }
       s.started = snapshot_.started;
       s.draining = snapshot_.draining;
       s.owner = snapshot_.owner;
@@ -286,6 +300,7 @@ void Application::begin_drain() {
     asio::post(pool_, [this, daemon = daemon_] {
       try {
         daemon->release_leases();
+        daemon->leave();
         spdlog::info("leases released");
       } catch (const std::exception& e) {
         spdlog::warn("could not release leases: {} (they expire after daemon.lease_ttl_ms)",

@@ -17,6 +17,7 @@ struct WorkerView {
   std::optional<ProjectionStatus> status;
   ProjectionMetrics metrics;
   bool owned = false;              ///< this process holds the lease
+  bool assigned = false;           ///< the runtimes sharing the registry gave it to this one
   bool running = false;            ///< a batch is in flight now
   double running_for_seconds = 0;  ///< how long the current batch has been running
   std::string
@@ -32,6 +33,7 @@ struct StatusSnapshot {
   std::vector<std::string> schema_problems;
   std::vector<std::string> stuck;  ///< workers whose batch runs longer than the stuck threshold
   std::string owner;
+  std::vector<std::string> live_nodes;  ///< owner ids of the runtimes sharing the projections
   std::string version;
   std::vector<WorkerView> workers;
   std::chrono::system_clock::time_point refreshed_at{};

@@ -22,6 +22,7 @@ std::string status_json(const app::StatusSnapshot& s) {
     boost::json::object o{{"kind", w.kind},
                           {"name", w.name},
                           {"owned", w.owned},
+                          {"assigned", w.assigned},
                           {"running", w.running},
                           {"running_for_seconds", w.running_for_seconds},
                           {"waiting", w.waiting_reason},
@@ -46,6 +47,7 @@ std::string status_json(const app::StatusSnapshot& s) {
   return boost::json::serialize(boost::json::object{
              {"version", s.version},
              {"owner", s.owner},
+             {"live_nodes", boost::json::array(s.live_nodes.begin(), s.live_nodes.end())},
              {"ready", reason.empty()},
              {"reason", reason},
              {"database", boost::json::object{{"reachable", s.db_ok}, {"error", s.db_error}}},

@@ -15,6 +15,16 @@ ProjectionWorker::ProjectionWorker(std::shared_ptr<ProjectionDaemon> daemon, std
     : daemon_(std::move(daemon)), name_(std::move(name)), series_(metrics.projection(name_)) {}
 
 bool ProjectionWorker::run_slice(const std::atomic<bool>& stop) {
+  if (!assigned_) {
+    try {
+      daemon_->release_lease(name_);  // a no-op unless it was ours
+    } catch (const std::exception& e) {
+      spdlog::debug("projection {}: releasing the lease failed: {}", name_, e.what());
+    }
+    std::lock_guard lock(mutex_);
+    last_outcome_ = "assigned_elsewhere";
+    return false;
+  }
   for (int i = 0; i < kBatchesPerSlice && !stop; ++i) {
     TickResult r;
     const auto started = std::chrono::steady_clock::now();

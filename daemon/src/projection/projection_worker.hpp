@@ -22,6 +22,10 @@ class ProjectionWorker final : public Worker {
   bool run_slice(const std::atomic<bool>& stop) override;
   /// The outcome of the last tick (idle, processed, paused, backoff, leased_by_other...).
   std::string last_outcome() const;
+  /// Whether the runtimes sharing the projections gave this one to this process. An unassigned
+  /// worker gives its lease back and does nothing.
+  void set_assigned(bool assigned) { assigned_ = assigned; }
+  bool assigned() const { return assigned_; }
 
  private:
   std::shared_ptr<ProjectionDaemon> daemon_;
@@ -30,6 +34,7 @@ class ProjectionWorker final : public Worker {
   mutable std::mutex mutex_;
   std::string last_outcome_ = "idle";
   std::chrono::steady_clock::time_point last_error_log_{};
+  std::atomic<bool> assigned_{false};
 };
 
 }  // namespace rillflow::projection

@@ -43,6 +43,10 @@ class EmbeddedPostgres {
   /// The cluster's port (the socket name's number when tcp is off).
   int port() const;
   const std::filesystem::path& directory() const;
+  /// Stops the server but keeps its data (for outage drills); resume() starts it again on the
+  /// same port and socket.
+  void suspend();
+  void resume();
   void stop();
 
   struct Impl;

@@ -21,10 +21,10 @@ struct StreamRead {
 
 /// One page of the global feed.
 struct FeedBatch {
-  std::vector<EventEnvelope> events;  ///< in delivery order
+  std::vector<EventEnvelope> events;    ///< in delivery order
   std::vector<FeedPosition> positions;  ///< positions[i]: the position just after events[i]
-  FeedPosition next;                  ///< pass to the next read_feed call (and persist it)
-  bool caught_up = false;             ///< true when no committed event is left to read now
+  FeedPosition next;                    ///< pass to the next read_feed call (and persist it)
+  bool caught_up = false;               ///< true when no committed event is left to read now
 };
 
 /// Appends and reads events. Obtained from Store::events(); cheap to copy; thread-safe.

@@ -29,19 +29,19 @@ struct ProjectionOptions {
   std::vector<std::string> event_types;
   /// Attempts per event before the failure policy applies (1 = no retry).
   int max_attempts = 5;
-  std::chrono::milliseconds retry_base_delay{1000};  ///< doubled per attempt...
+  std::chrono::milliseconds retry_base_delay{1000};   ///< doubled per attempt...
   std::chrono::milliseconds retry_max_delay{300000};  ///< ...up to this
   FailurePolicy on_failure = FailurePolicy::kDeadLetter;
 };
 
 /// Outcome of one tick of one projection.
 enum class TickOutcome {
-  kIdle,            ///< nothing new to process
-  kProcessed,       ///< `processed` events were handled and checkpointed
-  kPaused,          ///< paused by an operator
-  kBackoff,         ///< waiting until `backoff_until` before retrying a failed event
-  kLeasedByOther,   ///< another runtime holds the lease
-  kStopped,         ///< stopped by the kStop failure policy; `resume` restarts it
+  kIdle,           ///< nothing new to process
+  kProcessed,      ///< `processed` events were handled and checkpointed
+  kPaused,         ///< paused by an operator
+  kBackoff,        ///< waiting until `backoff_until` before retrying a failed event
+  kLeasedByOther,  ///< another runtime holds the lease
+  kStopped,        ///< stopped by the kStop failure policy; `resume` restarts it
 };
 std::string_view to_string(TickOutcome outcome) noexcept;
 
@@ -113,11 +113,26 @@ class ProjectionDaemon {
   std::map<std::string, TickResult> tick_all_once();
   /// Ticks until no projection made progress in a round; returns the events processed.
   /// `on_progress(name, processed_so_far)` is called after every batch when given.
-  std::size_t run_until_idle(const std::function<void(const std::string&, std::size_t)>& on_progress = {});
+  std::size_t run_until_idle(
+      const std::function<void(const std::string&, std::size_t)>& on_progress = {});
   /// Ticks in a loop until `stop` becomes true, sleeping `poll_interval` when idle.
-  void run_loop(const std::atomic<bool>& stop, std::chrono::milliseconds poll_interval = std::chrono::milliseconds(500));
+  void run_loop(const std::atomic<bool>& stop,
+                std::chrono::milliseconds poll_interval = std::chrono::milliseconds(500));
   /// Gives up every lease this runtime holds (also done by the destructor).
   void release_leases();
+
+  /// Gives up the lease of one projection (a no-op when not held).
+  void release_lease(const std::string& name);
+
+  // Sharing projections between runtimes (rillflowd uses these; see docs/daemon.md).
+  /// Records this runtime as alive and returns the owner ids of every live runtime (heartbeat
+  /// younger than the lease TTL), sorted. Forgets runtimes silent for an hour.
+  std::vector<std::string> heartbeat();
+  /// Removes this runtime from the live set (on shutdown), so the others take over at once.
+  void leave();
+  /// The registered projections this runtime should run when `live` runtimes share them:
+  /// the i-th projection by name goes to the (i mod n)-th live runtime by owner id.
+  std::vector<std::string> assignment(const std::vector<std::string>& live) const;
 
   std::vector<std::string> registered() const;
   const std::string& owner_id() const;
@@ -171,8 +186,10 @@ class ProjectionDaemonBuilder {
     owner_ = std::move(id);
     return *this;
   }
-  ProjectionDaemonBuilder& register_projection(std::string name, std::shared_ptr<ProjectionHandler> handler);
-  ProjectionDaemonBuilder& register_projection(std::string name, std::shared_ptr<ProjectionHandler> handler,
+  ProjectionDaemonBuilder& register_projection(std::string name,
+                                               std::shared_ptr<ProjectionHandler> handler);
+  ProjectionDaemonBuilder& register_projection(std::string name,
+                                               std::shared_ptr<ProjectionHandler> handler,
                                                ProjectionOptions options);
   ProjectionDaemon build();
 

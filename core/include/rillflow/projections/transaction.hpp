@@ -35,18 +35,33 @@ class QueryResult {
 using SqlParam = std::optional<std::string>;
 
 namespace detail {
-inline SqlParam to_sql_param(std::nullopt_t) { return std::nullopt; }
-inline SqlParam to_sql_param(std::nullptr_t) { return std::nullopt; }
-inline SqlParam to_sql_param(std::string_view v) { return std::string(v); }
-inline SqlParam to_sql_param(const std::string& v) { return v; }
-inline SqlParam to_sql_param(const char* v) { return std::string(v); }
-inline SqlParam to_sql_param(bool v) { return std::string(v ? "true" : "false"); }
-inline SqlParam to_sql_param(const Uuid& v) { return to_string(v); }
-inline SqlParam to_sql_param(const Json& v) { return boost::json::serialize(v); }
+inline SqlParam to_sql_param(std::nullopt_t) {
+  return std::nullopt;
+}
+inline SqlParam to_sql_param(std::nullptr_t) {
+  return std::nullopt;
+}
+inline SqlParam to_sql_param(std::string_view v) {
+  return std::string(v);
+}
+inline SqlParam to_sql_param(const std::string& v) {
+  return v;
+}
+inline SqlParam to_sql_param(const char* v) {
+  return std::string(v);
+}
+inline SqlParam to_sql_param(bool v) {
+  return std::string(v ? "true" : "false");
+}
+inline SqlParam to_sql_param(const Uuid& v) {
+  return to_string(v);
+}
+inline SqlParam to_sql_param(const Json& v) {
+  return boost::json::serialize(v);
+}
 SqlParam to_sql_param(double v);
 template <class T>
-  requires std::is_integral_v<T>
-SqlParam to_sql_param(T v) {
+requires std::is_integral_v<T> SqlParam to_sql_param(T v) {
   return std::to_string(v);
 }
 template <class T>

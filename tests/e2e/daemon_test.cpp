@@ -1,0 +1,330 @@
+// rillflowd end to end: the real binary, over HTTP and signals, against real PostgreSQL.
+#include "e2e/daemon_process.hpp"
+#include "support/test_db.hpp"
+#include "util/process.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <csignal>
+
+using namespace rillflow;
+using namespace rillflow::e2e;
+using rillflow::testing::TestSchema;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Setup {
+  std::vector<std::string> tables{"c1"};
+  int lease_ttl_ms = 2000;
+  int poll_ms = 200;
+  int sleep_us = 0;
+  int batch_size = 100;
+  int drain_ms = 10000;
+};
+
+std::string config_yaml(const TestSchema& db, const Setup& s) {
+  std::string y =
+      "database: {url_env: RF_E2E_DB_URL, require_url: true}\n"
+      "schema: " +
+      db.name() +
+      "\n"
+      "http: {bind: 127.0.0.1, port: 0}\n"
+      "daemon: {lease_ttl_ms: " +
+      std::to_string(s.lease_ttl_ms) + ", poll_interval_ms: " + std::to_string(s.poll_ms) +
+      ", drain_deadline_ms: " + std::to_string(s.drain_ms) +
+      "}\n"
+      "projections:\n";
+  for (const auto& t : s.tables) {
+    y += "  - name: p_" + t + "\n    plugin: " RILLFLOW_COUNTING_PLUGIN "\n    batch_size: " +
+         std::to_string(s.batch_size) + "\n    settings: {table: " + t +
+         ", sleep_us: " + std::to_string(s.sleep_us) + "}\n";
+  }
+  return y;
+}
+
+std::vector<std::string> env_for(const TestSchema& db) {
+  return {"RF_E2E_DB_URL=" + db.url()};
+}
+
+std::int64_t rows(const TestSchema& db, const std::string& table) {
+  auto conn = db.raw();
+  const auto r = pqxx::nontransaction(conn).exec("select count(*) from \"" + db.name() + "\"." +
+                                                 table + " where to_regclass('\"" + db.name() +
+                                                 "\"." + table + "') is not null");
+  return r[0][0].as<std::int64_t>();
+}
+
+std::int64_t rows_or_zero(const TestSchema& db, const std::string& table) {
+  try {
+    return rows(db, table);
+  } catch (...) {
+    return 0;
+  }
+}
+
+void append(TestSchema& db, int streams, int per_stream) {
+  for (int s = 0; s < streams; ++s) {
+    std::vector<Event> batch;
+    for (int i = 0; i < per_stream; ++i) batch.emplace_back("Counted", i);
+    db.store().events().append_stream(new_uuid(), Expected::any(), batch);
+  }
+}
+
+int owned(DaemonProcess& d) {
+  const auto reply = http_get(d.port(), "/status");
+  if (reply.status != 200) return -1;
+  const auto status = parse_json(reply.body);
+  int n = 0;
+  for (const auto& p : status.at("projections").as_array()) n += p.at("owned").as_bool() ? 1 : 0;
+  return n;
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("daemon_projects_every_event_once_even_after_kill_9_mid_batch") {
+  TestSchema db;
+  Setup s;
+  s.sleep_us = 200;  // ~5000 events/s: slow enough to be killed mid-way
+  s.batch_size = 50;
+  const auto config = write_temp("once.yaml", config_yaml(db, s));
+  append(db, 40, 100);
+  {
+    DaemonProcess d(config, env_for(db));
+    REQUIRE(d.wait_ready());
+    REQUIRE(eventually([&] { return rows_or_zero(db, "c1") > 500; }, 30s));
+    d.signal(SIGKILL);
+    CHECK(d.wait_exit(10s) == -1);
+    CHECK(rows(db, "c1") < 4000);  // it really died mid-way
+  }
+  // The killed one's lease must expire (2 s) before the restarted one may take over.
+  DaemonProcess again(config, env_for(db));
+  REQUIRE(again.wait_ready());
+  append(db, 1, 10);
+  CHECK(eventually([&] { return rows(db, "c1") == 4010; }, 60s));
+  CHECK(rows(db, "c1") == 4010);
+  const auto status = parse_json(http_get(again.port(), "/status").body);
+  CHECK(eventually(
+      [&] {
+        return parse_json(http_get(again.port(), "/status").body)
+                   .at("projections")
+                   .at(0)
+                   .at("lag_events")
+                   .as_int64() == 0;
+      },
+      10s));
+  CHECK(status.at("ready").as_bool());
+  again.signal(SIGTERM);
+  CHECK(again.wait_exit(15s) == 0);
+}
+
+TEST_CASE("two_daemons_split_the_projections_and_the_survivor_takes_over_within_the_lease_ttl") {
+  TestSchema db;
+  Setup s;
+  s.tables = {"c1", "c2", "c3", "c4"};
+  const auto config = write_temp("split.yaml", config_yaml(db, s));
+  DaemonProcess a(config, env_for(db));
+  DaemonProcess b(config, env_for(db));
+  REQUIRE(a.wait_ready());
+  REQUIRE(b.wait_ready());
+  CHECK(eventually([&] { return owned(a) == 2 && owned(b) == 2; }, 20s));
+  append(db, 5, 100);
+  for (const auto& t : s.tables) {
+    CAPTURE(t);
+    CHECK(eventually([&] { return rows_or_zero(db, t) == 500; }, 30s));
+  }
+  a.signal(SIGKILL);
+  a.wait_exit(10s);
+  const auto killed = std::chrono::steady_clock::now();
+  CHECK(eventually([&] { return owned(b) == 4; }, 15s));
+  const auto took = std::chrono::steady_clock::now() - killed;
+  // Lease TTL 2 s, plus the 1 s status refresh and a poll interval of slack.
+  CHECK(took < std::chrono::milliseconds(s.lease_ttl_ms + 2500));
+  append(db, 1, 50);
+  for (const auto& t : s.tables) CHECK(eventually([&] { return rows(db, t) == 550; }, 30s));
+}
+
+TEST_CASE("sigterm_drains_and_releases_leases_so_another_daemon_takes_over_at_once") {
+  TestSchema db;
+  Setup s;
+  s.tables = {"c1", "c2"};
+  s.lease_ttl_ms = 60000;  // taking over by expiry would take a minute
+  const auto config = write_temp("drain.yaml", config_yaml(db, s));
+  DaemonProcess a(config, env_for(db));
+  REQUIRE(a.wait_ready());
+  REQUIRE(eventually([&] { return owned(a) == 2; }, 15s));
+  DaemonProcess b(config, env_for(db));
+  REQUIRE(b.wait_ready());
+  CHECK(eventually([&] { return owned(a) == 1 && owned(b) == 1; }, 20s));
+  append(db, 2, 50);
+  a.signal(SIGTERM);
+  CHECK(a.wait_exit(15s) == 0);
+  CHECK(contains(a.log(), "leases released"));
+  const auto stopped = std::chrono::steady_clock::now();
+  CHECK(eventually([&] { return owned(b) == 2; }, 10s));
+  CHECK(std::chrono::steady_clock::now() - stopped < 10s);
+  for (const auto& t : s.tables) CHECK(eventually([&] { return rows_or_zero(db, t) == 100; }, 20s));
+}
+
+TEST_CASE("sighup_keeps_the_old_config_when_the_new_one_is_bad_and_applies_a_good_one") {
+  TestSchema db;
+  Setup s;
+  const auto config = write_temp("reload.yaml", config_yaml(db, s));
+  DaemonProcess d(config, env_for(db));
+  REQUIRE(d.wait_ready());
+  write_temp("reload.yaml", config_yaml(db, s) + "    colour: blue\n");
+  d.signal(SIGHUP);
+  CHECK(eventually(
+      [&] { return contains(d.log(), "reload failed, keeping the current configuration"); }, 10s));
+  CHECK(contains(d.log(), "colour"));
+  CHECK(http_get(d.port(), "/health/ready").status == 200);
+  append(db, 1, 5);
+  CHECK(eventually([&] { return rows_or_zero(db, "c1") == 5; }, 15s));
+
+  s.tables = {"c1", "c2"};
+  write_temp("reload.yaml", config_yaml(db, s));
+  d.signal(SIGHUP);
+  CHECK(eventually([&] { return contains(d.log(), "reloaded: 2 projection(s)"); }, 10s));
+  CHECK(eventually([&] { return rows_or_zero(db, "c2") == 5; }, 15s));  // the new one catches up
+  CHECK(rows(db, "c1") == 5);  // the old one did not run twice
+  CHECK(eventually(
+      [&] {
+        return parse_json(http_get(d.port(), "/status").body).at("projections").as_array().size() ==
+               2;
+      },
+      5s));
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit(15s) == 0);
+}
+
+TEST_CASE("ready_is_503_while_postgres_is_down_and_200_again_after_it_returns") {
+  auto pg = EmbeddedPostgres::start();
+  auto store = Store::builder(pg.url()).schema("outage").build();
+  store.schema().sync();
+  const std::string config =
+      write_temp("outage.yaml",
+                 "database: {url_env: RF_E2E_DB_URL, require_url: true}\nschema: outage\n"
+                 "http: {bind: 127.0.0.1, port: 0}\ndaemon: {poll_interval_ms: 200}\n");
+  DaemonProcess d(config, {"RF_E2E_DB_URL=" + pg.url()});
+  REQUIRE(d.wait_ready());
+  pg.suspend();
+  CHECK(eventually([&] { return http_get(d.port(), "/health/ready").status == 503; }, 15s));
+  const auto reply = http_get(d.port(), "/health/ready");
+  CHECK(contains(reply.body, "database unreachable"));
+  CHECK(http_get(d.port(), "/health/live").status == 200);
+  pg.resume();
+  CHECK(eventually([&] { return http_get(d.port(), "/health/ready").status == 200; }, 20s));
+  CHECK(d.running());
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit(15s) == 0);
+}
+
+TEST_CASE("metrics_are_valid_prometheus_text_with_the_documented_series") {
+  TestSchema db;
+  const auto config = write_temp("metrics.yaml", config_yaml(db, Setup{}));
+  DaemonProcess d(config, env_for(db));
+  REQUIRE(d.wait_ready());
+  append(db, 1, 3);
+  REQUIRE(eventually([&] { return rows_or_zero(db, "c1") == 3; }, 15s));
+  // The processed counter is incremented after commit: wait for the scrape to show it.
+  REQUIRE(eventually(
+      [&] {
+        return contains(http_get(d.port(), "/metrics").body,
+                        "rillflow_events_processed_total{projection=\"p_c1\"} 3");
+      },
+      5s));
+  const auto metrics = http_get(d.port(), "/metrics");
+  REQUIRE(metrics.status == 200);
+  for (const char* name :
+       {"rillflow_events_processed_total", "rillflow_projection_lag_events",
+        "rillflow_projection_lag_seconds", "rillflow_projection_batch_duration_seconds_bucket",
+        "rillflow_projection_dlq_depth", "rillflow_projection_dlq_oldest_age_seconds",
+        "rillflow_projection_retries_total", "rillflow_projection_lease_owned",
+        "rillflow_projection_paused", "rillflow_wakeups_total", "rillflow_db_pool_connections",
+        "rillflow_ready", "rillflow_build_info", "rillflow_process_resident_memory_bytes",
+        "rillflow_process_start_time_seconds"}) {
+    CAPTURE(name);
+    CHECK(contains(metrics.body, std::string("\n") + name));
+  }
+  // Each family has exactly one TYPE line.
+  std::size_t types = 0, pos = 0;
+  while ((pos = metrics.body.find("# TYPE rillflow_ready ", pos)) != std::string::npos)
+    ++types, ++pos;
+  CHECK(types == 1);
+  const auto file = write_temp("metrics.txt", metrics.body);
+  const auto check =
+      util::run_process({"sh", "-c", std::string(RILLFLOW_PROMTOOL) + " check metrics < " + file});
+  CAPTURE(check.output);
+  CHECK(check.exit_code == 0);
+  std::remove(file.c_str());
+}
+
+TEST_CASE("bad_config_missing_plugin_and_wrong_abi_exit_non_zero_with_a_clear_message") {
+  auto run = [](const std::string& yaml, bool check) {
+    const auto path = write_temp("bad.yaml", yaml);
+    std::vector<std::string> argv{RILLFLOWD_PATH, "--config", path};
+    if (check) argv.emplace_back("--check-config");
+    return util::run_process(argv);
+  };
+  auto r = run("daemon: {lease_ttl: 5}\n", false);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "daemon.lease_ttl"));
+  r = run("projections:\n  - name: x\n    plugin: /nonexistent/libx.so\n", true);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "/nonexistent/libx.so: no such file"));
+  r = run("projections:\n  - name: x\n    plugin: " RILLFLOW_BAD_ABI_PLUGIN "\n", false);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "built for plugin ABI 999"));
+  r = run("projections:\n  - name: x\n    plugin: " RILLFLOW_COUNTING_PLUGIN
+          "\n    settings: {table: t}\n",
+          true);
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "ok (1 projection(s): x = counting 1.0.0)"));
+  CHECK(util::run_process({RILLFLOWD_PATH, "--config", "/nonexistent.yaml"}).exit_code == 1);
+  CHECK(util::run_process({RILLFLOWD_PATH, "--bogus"}).exit_code == 2);
+  r = util::run_process({RILLFLOWD_PATH, "--help"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "--check-config"));
+}
+
+TEST_CASE("ready_and_stopping_reach_the_notify_socket") {
+  TestSchema db;
+  const std::string path = "/tmp/rillflow-e2e-notify-" + std::to_string(getpid());
+  std::remove(path.c_str());
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string received;
+  auto receive_until = [&](const std::string& what) {
+    return eventually(
+        [&] {
+          char buf[512];
+          const auto n = recv(fd, buf, sizeof buf, 0);
+          if (n > 0) received.append(buf, static_cast<std::size_t>(n)).append("\n");
+          return contains(received, what);
+        },
+        30s);
+  };
+  const auto config = write_temp("notify.yaml", config_yaml(db, Setup{}));
+  auto env = env_for(db);
+  env.push_back("NOTIFY_SOCKET=" + path);
+  DaemonProcess d(config, env);
+  CHECK(receive_until("READY=1"));
+  CHECK(http_get(d.port(), "/health/ready").status == 200);
+  d.signal(SIGTERM);
+  CHECK(receive_until("STOPPING=1"));
+  CHECK(d.wait_exit(15s) == 0);
+  close(fd);
+  std::remove(path.c_str());
+}
