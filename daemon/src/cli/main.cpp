@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   rillflow::cli::add_event_commands(app, ctx);
   rillflow::cli::add_projection_commands(app, ctx);
   rillflow::cli::add_config_commands(app, ctx);
+  rillflow::cli::add_dev_commands(app, ctx);
 
   try {
     app.parse(argc, argv);
