@@ -16,12 +16,12 @@ Connection::Connection(const std::string& conninfo) : conn_(conninfo) {
 #pragma GCC diagnostic pop
 }
 
-const std::string& Connection::prepared(const std::string& sql) {
+const std::string& Connection::prepared(std::string_view sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     std::string name = "rf" + std::to_string(statements_.size());
-    conn_.prepare(name, sql);
-    it = statements_.emplace(sql, std::move(name)).first;
+    conn_.prepare(name, std::string(sql));
+    it = statements_.emplace(std::string(sql), std::move(name)).first;
   }
   return it->second;
 }

@@ -25,12 +25,16 @@ class Connection {
   void mark_broken() { broken_ = true; }
   bool usable() { return !broken_ && conn_.is_open(); }
   /// The name of `sql` prepared on this connection (prepared on first use).
-  const std::string& prepared(const std::string& sql);
+  const std::string& prepared(std::string_view sql);
 
  private:
   pqxx::connection conn_;
   bool broken_ = false;
-  std::unordered_map<std::string, std::string> statements_;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, std::string, Hash, std::equal_to<>> statements_;
 };
 
 class Pool {

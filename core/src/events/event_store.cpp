@@ -69,7 +69,8 @@ EventEnvelope envelope_from_row(const pqxx::row& row) {
   env.stream_seq = row[2].as<std::int64_t>();
   env.type = row[3].as<std::string>();
   env.body = boost::json::parse(std::string_view(row[4].c_str(), row[4].size()));
-  env.headers = boost::json::parse(std::string_view(row[5].c_str(), row[5].size()));
+  const std::string_view headers(row[5].c_str(), row[5].size());
+  env.headers = headers == "{}" ? Json(boost::json::object()) : boost::json::parse(headers);
   env.causation_id = optional_uuid(row[6]);
   env.correlation_id = optional_uuid(row[7]);
   env.created_at =

@@ -1,0 +1,182 @@
+// Projection catch-up: Rillflow's runtime beside a raw-libpq loop doing the same reads and the
+// same read-model writes in same-sized transactions. Prints events/s and the ratio.
+//
+//   bench_projections [--events N] [--batch N] [--quick]
+// Uses $DATABASE_URL when set, else an embedded PostgreSQL.
+
+#include <rillflow/rillflow.hpp>
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The trivial projection: a counter per stream.
+class Counter : public rillflow::ProjectionHandler {
+ public:
+  explicit Counter(const std::string& table)
+      : sql_("insert into " + table + " (stream_id, n) values ($1::uuid, 1) on conflict (stream_id) do update set n = " +
+             table + ".n + 1") {}
+  void apply(const rillflow::EventEnvelope& e, rillflow::Transaction& txn) override { txn.exec(sql_, e.stream_id); }
+
+ private:
+  std::string sql_;  // built once, as the baseline prepares its statement once
+};
+
+PGresult* check(PGconn* conn, PGresult* r) {
+  const auto status = PQresultStatus(r);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    const std::string why = PQerrorMessage(conn);
+    PQclear(r);
+    throw std::runtime_error("libpq: " + why);
+  }
+  return r;
+}
+
+void exec(PGconn* conn, const std::string& sql) { PQclear(check(conn, PQexec(conn, sql.c_str()))); }
+
+// The baseline: keyset reads of the same columns, JSON bodies parsed, one upsert per event and a
+// checkpoint row, one transaction per batch.
+std::size_t raw_catch_up(const std::string& url, const std::string& schema, std::size_t batch) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn));
+  const std::string s = "\"" + schema + "\"";
+  exec(conn, "create table " + s + ".raw_counts (stream_id uuid primary key, n bigint not null)");
+  exec(conn, "create table " + s + ".raw_checkpoint (name text primary key, position bigint not null)");
+  exec(conn, "insert into " + s + ".raw_checkpoint values ('raw', 0)");
+  PQclear(check(conn, PQprepare(conn, "read",
+                                ("select global_seq, stream_id::text, stream_seq, event_type, body::text, headers::text, "
+                                 "causation_id::text, correlation_id::text, created_at from " + s +
+                                 ".events where global_seq > $1 order by global_seq limit $2")
+                                    .c_str(),
+                                2, nullptr)));
+  PQclear(check(conn, PQprepare(conn, "apply",
+                                ("insert into " + s + ".raw_counts (stream_id, n) values ($1::uuid, 1) on conflict "
+                                 "(stream_id) do update set n = raw_counts.n + 1")
+                                    .c_str(),
+                                1, nullptr)));
+  PQclear(check(conn, PQprepare(conn, "checkpoint",
+                                ("update " + s + ".raw_checkpoint set position = $1 where name = 'raw'").c_str(), 1,
+                                nullptr)));
+  std::size_t total = 0;
+  std::string position = "0";
+  const std::string limit = std::to_string(batch);
+  while (true) {
+    exec(conn, "begin");
+    const char* read_params[] = {position.c_str(), limit.c_str()};
+    PGresult* rows = check(conn, PQexecPrepared(conn, "read", 2, read_params, nullptr, nullptr, 0));
+    const int n = PQntuples(rows);
+    for (int i = 0; i < n; ++i) {
+      boost::json::value body = boost::json::parse(PQgetvalue(rows, i, 4));
+      (void)body;
+      const char* params[] = {PQgetvalue(rows, i, 1)};
+      PQclear(check(conn, PQexecPrepared(conn, "apply", 1, params, nullptr, nullptr, 0)));
+    }
+    if (n > 0) position = PQgetvalue(rows, n - 1, 0);
+    PQclear(rows);
+    const char* cp[] = {position.c_str()};
+    PQclear(check(conn, PQexecPrepared(conn, "checkpoint", 1, cp, nullptr, nullptr, 0)));
+    exec(conn, "commit");
+    total += static_cast<std::size_t>(n);
+    if (n == 0) break;
+  }
+  PQfinish(conn);
+  return total;
+}
+
+void seed(rillflow::Store& store, std::size_t events) {
+  constexpr std::size_t kPerAppend = 1000;
+  const std::size_t appends = (events + kPerAppend - 1) / kPerAppend;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      for (std::size_t a = static_cast<std::size_t>(w); a < appends; a += 4) {
+        std::vector<rillflow::Event> batch;
+        for (std::size_t i = 0; i < kPerAppend && a * kPerAppend + i < events; ++i) {
+          batch.emplace_back("Ticked", boost::json::object{{"n", static_cast<std::int64_t>(i)}, {"note", "benchmark"}});
+        }
+        // 100 streams per append so the read model has many rows
+        for (std::size_t part = 0; part < batch.size(); part += 10) {
+          std::vector<rillflow::Event> slice(batch.begin() + static_cast<std::ptrdiff_t>(part),
+                                             batch.begin() + static_cast<std::ptrdiff_t>(std::min(part + 10, batch.size())));
+          store.events().append_stream(rillflow::new_uuid(), rillflow::Expected::any(), slice);
+        }
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::size_t events = 1000000;
+  std::size_t batch = 500;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") events = 20000;
+    if (a == "--events" && i + 1 < argc) events = std::stoul(argv[++i]);
+    if (a == "--batch" && i + 1 < argc) batch = std::stoul(argv[++i]);
+  }
+  std::optional<rillflow::EmbeddedPostgres> embedded;
+  std::string url;
+  if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env != '\0') {
+    url = env;
+  } else {
+    embedded = rillflow::EmbeddedPostgres::start();
+    url = embedded->url();
+  }
+  const std::string schema = "bench_proj_" + std::to_string(getpid());
+  auto store = rillflow::Store::builder(url).schema(schema).notify_channel("").max_connections(8).build();
+  store.schema().sync();
+  auto t0 = Clock::now();
+  seed(store, events);
+  const double seed_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("seeded %zu events in %.1f s (%.0f events/s, appends of 10 events)\n", events, seed_s,
+              static_cast<double>(events) / seed_s);
+  {
+    PGconn* c = PQconnectdb(url.c_str());
+    exec(c, "create table \"" + schema + "\".counts (stream_id uuid primary key, n bigint not null)");
+    exec(c, "vacuum analyze \"" + schema + "\".events");
+    PQfinish(c);
+  }
+
+  auto daemon = rillflow::ProjectionDaemon::builder(store)
+                    .batch_size(batch)
+                    .register_projection("counter", std::make_shared<Counter>("\"" + schema + "\".counts"))
+                    .build();
+  t0 = Clock::now();
+  const auto processed = daemon.run_until_idle();
+  const double rf_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  t0 = Clock::now();
+  const auto raw = raw_catch_up(url, schema, batch);
+  const double raw_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (processed != events || raw != events) {
+    std::fprintf(stderr, "mismatch: rillflow %zu, raw %zu, expected %zu\n", processed, raw, events);
+    return 1;
+  }
+  const double rf_rate = static_cast<double>(events) / rf_s;
+  const double raw_rate = static_cast<double>(events) / raw_s;
+  std::printf("\nprojection catch-up, %zu events, batch %zu, one upsert per event\n", events, batch);
+  std::printf("%-28s %12s %10s\n", "", "events/s", "seconds");
+  std::printf("%-28s %12.0f %10.2f\n", "rillflow ProjectionDaemon", rf_rate, rf_s);
+  std::printf("%-28s %12.0f %10.2f\n", "raw libpq loop", raw_rate, raw_s);
+  std::printf("%-28s %12.2f\n", "ratio (rillflow / raw)", rf_rate / raw_rate);
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "bench_projections failed: %s\n", e.what());
+  return 1;
+}
