@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,7 +17,6 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -27,9 +27,12 @@ using Clock = std::chrono::steady_clock;
 class Counter : public rillflow::ProjectionHandler {
  public:
   explicit Counter(const std::string& table)
-      : sql_("insert into " + table + " (stream_id, n) values ($1::uuid, 1) on conflict (stream_id) do update set n = " +
+      : sql_("insert into " + table +
+             " (stream_id, n) values ($1::uuid, 1) on conflict (stream_id) do update set n = " +
              table + ".n + 1") {}
-  void apply(const rillflow::EventEnvelope& e, rillflow::Transaction& txn) override { txn.exec(sql_, e.stream_id); }
+  void apply(const rillflow::EventEnvelope& e, rillflow::Transaction& txn) override {
+    txn.exec(sql_, e.stream_id);
+  }
 
  private:
   std::string sql_;  // built once, as the baseline prepares its statement once
@@ -45,7 +48,9 @@ PGresult* check(PGconn* conn, PGresult* r) {
   return r;
 }
 
-void exec(PGconn* conn, const std::string& sql) { PQclear(check(conn, PQexec(conn, sql.c_str()))); }
+void exec(PGconn* conn, const std::string& sql) {
+  PQclear(check(conn, PQexec(conn, sql.c_str())));
+}
 
 // The baseline: keyset reads of the same columns, JSON bodies parsed, one upsert per event and a
 // checkpoint row, one transaction per batch.
@@ -54,22 +59,29 @@ std::size_t raw_catch_up(const std::string& url, const std::string& schema, std:
   if (PQstatus(conn) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn));
   const std::string s = "\"" + schema + "\"";
   exec(conn, "create table " + s + ".raw_counts (stream_id uuid primary key, n bigint not null)");
-  exec(conn, "create table " + s + ".raw_checkpoint (name text primary key, position bigint not null)");
+  exec(conn,
+       "create table " + s + ".raw_checkpoint (name text primary key, position bigint not null)");
   exec(conn, "insert into " + s + ".raw_checkpoint values ('raw', 0)");
-  PQclear(check(conn, PQprepare(conn, "read",
-                                ("select global_seq, stream_id::text, stream_seq, event_type, body::text, headers::text, "
-                                 "causation_id::text, correlation_id::text, created_at from " + s +
-                                 ".events where global_seq > $1 order by global_seq limit $2")
-                                    .c_str(),
-                                2, nullptr)));
+  PQclear(check(
+      conn,
+      PQprepare(
+          conn, "read",
+          ("select global_seq, stream_id::text, stream_seq, event_type, body::text, headers::text, "
+           "causation_id::text, correlation_id::text, created_at from " +
+           s + ".events where global_seq > $1 order by global_seq limit $2")
+              .c_str(),
+          2, nullptr)));
   PQclear(check(conn, PQprepare(conn, "apply",
-                                ("insert into " + s + ".raw_counts (stream_id, n) values ($1::uuid, 1) on conflict "
+                                ("insert into " + s +
+                                 ".raw_counts (stream_id, n) values ($1::uuid, 1) on conflict "
                                  "(stream_id) do update set n = raw_counts.n + 1")
                                     .c_str(),
                                 1, nullptr)));
-  PQclear(check(conn, PQprepare(conn, "checkpoint",
-                                ("update " + s + ".raw_checkpoint set position = $1 where name = 'raw'").c_str(), 1,
-                                nullptr)));
+  PQclear(check(
+      conn,
+      PQprepare(conn, "checkpoint",
+                ("update " + s + ".raw_checkpoint set position = $1 where name = 'raw'").c_str(), 1,
+                nullptr)));
   std::size_t total = 0;
   std::string position = "0";
   const std::string limit = std::to_string(batch);
@@ -105,12 +117,14 @@ void seed(rillflow::Store& store, std::size_t events) {
       for (std::size_t a = static_cast<std::size_t>(w); a < appends; a += 4) {
         std::vector<rillflow::Event> batch;
         for (std::size_t i = 0; i < kPerAppend && a * kPerAppend + i < events; ++i) {
-          batch.emplace_back("Ticked", boost::json::object{{"n", static_cast<std::int64_t>(i)}, {"note", "benchmark"}});
+          batch.emplace_back("Ticked", boost::json::object{{"n", static_cast<std::int64_t>(i)},
+                                                           {"note", "benchmark"}});
         }
         // 100 streams per append so the read model has many rows
         for (std::size_t part = 0; part < batch.size(); part += 10) {
-          std::vector<rillflow::Event> slice(batch.begin() + static_cast<std::ptrdiff_t>(part),
-                                             batch.begin() + static_cast<std::ptrdiff_t>(std::min(part + 10, batch.size())));
+          std::vector<rillflow::Event> slice(
+              batch.begin() + static_cast<std::ptrdiff_t>(part),
+              batch.begin() + static_cast<std::ptrdiff_t>(std::min(part + 10, batch.size())));
           store.events().append_stream(rillflow::new_uuid(), rillflow::Expected::any(), slice);
         }
       }
@@ -139,7 +153,8 @@ int main(int argc, char** argv) try {
     url = embedded->url();
   }
   const std::string schema = "bench_proj_" + std::to_string(getpid());
-  auto store = rillflow::Store::builder(url).schema(schema).notify_channel("").max_connections(8).build();
+  auto store =
+      rillflow::Store::builder(url).schema(schema).notify_channel("").max_connections(8).build();
   store.schema().sync();
   auto t0 = Clock::now();
   seed(store, events);
@@ -148,15 +163,17 @@ int main(int argc, char** argv) try {
               static_cast<double>(events) / seed_s);
   {
     PGconn* c = PQconnectdb(url.c_str());
-    exec(c, "create table \"" + schema + "\".counts (stream_id uuid primary key, n bigint not null)");
+    exec(c,
+         "create table \"" + schema + "\".counts (stream_id uuid primary key, n bigint not null)");
     exec(c, "vacuum analyze \"" + schema + "\".events");
     PQfinish(c);
   }
 
-  auto daemon = rillflow::ProjectionDaemon::builder(store)
-                    .batch_size(batch)
-                    .register_projection("counter", std::make_shared<Counter>("\"" + schema + "\".counts"))
-                    .build();
+  auto daemon =
+      rillflow::ProjectionDaemon::builder(store)
+          .batch_size(batch)
+          .register_projection("counter", std::make_shared<Counter>("\"" + schema + "\".counts"))
+          .build();
   t0 = Clock::now();
   const auto processed = daemon.run_until_idle();
   const double rf_s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -170,7 +187,8 @@ int main(int argc, char** argv) try {
   }
   const double rf_rate = static_cast<double>(events) / rf_s;
   const double raw_rate = static_cast<double>(events) / raw_s;
-  std::printf("\nprojection catch-up, %zu events, batch %zu, one upsert per event\n", events, batch);
+  std::printf("\nprojection catch-up, %zu events, batch %zu, one upsert per event\n", events,
+              batch);
   std::printf("%-28s %12s %10s\n", "", "events/s", "seconds");
   std::printf("%-28s %12.0f %10.2f\n", "rillflow ProjectionDaemon", rf_rate, rf_s);
   std::printf("%-28s %12.0f %10.2f\n", "raw libpq loop", raw_rate, raw_s);

@@ -1,5 +1,5 @@
 // rillflowd end to end: the real binary, over HTTP and signals, against real PostgreSQL.
-#include "e2e/daemon_process.hpp"
+#include "support/daemon_process.hpp"
 #include "support/test_db.hpp"
 #include "util/process.hpp"
 
@@ -97,7 +97,7 @@ TEST_CASE("daemon_projects_every_event_once_even_after_kill_9_mid_batch") {
   const auto config = write_temp("once.yaml", config_yaml(db, s));
   append(db, 40, 100);
   {
-    DaemonProcess d(config, env_for(db));
+    DaemonProcess d(RILLFLOWD_PATH, config, env_for(db));
     REQUIRE(d.wait_ready());
     REQUIRE(eventually([&] { return rows_or_zero(db, "c1") > 500; }, 30s));
     d.signal(SIGKILL);
@@ -105,7 +105,7 @@ TEST_CASE("daemon_projects_every_event_once_even_after_kill_9_mid_batch") {
     CHECK(rows(db, "c1") < 4000);  // it really died mid-way
   }
   // The killed one's lease must expire (2 s) before the restarted one may take over.
-  DaemonProcess again(config, env_for(db));
+  DaemonProcess again(RILLFLOWD_PATH, config, env_for(db));
   REQUIRE(again.wait_ready());
   append(db, 1, 10);
   CHECK(eventually([&] { return rows(db, "c1") == 4010; }, 60s));
@@ -130,8 +130,8 @@ TEST_CASE("two_daemons_split_the_projections_and_the_survivor_takes_over_within_
   Setup s;
   s.tables = {"c1", "c2", "c3", "c4"};
   const auto config = write_temp("split.yaml", config_yaml(db, s));
-  DaemonProcess a(config, env_for(db));
-  DaemonProcess b(config, env_for(db));
+  DaemonProcess a(RILLFLOWD_PATH, config, env_for(db));
+  DaemonProcess b(RILLFLOWD_PATH, config, env_for(db));
   REQUIRE(a.wait_ready());
   REQUIRE(b.wait_ready());
   CHECK(eventually([&] { return owned(a) == 2 && owned(b) == 2; }, 20s));
@@ -157,10 +157,10 @@ TEST_CASE("sigterm_drains_and_releases_leases_so_another_daemon_takes_over_at_on
   s.tables = {"c1", "c2"};
   s.lease_ttl_ms = 60000;  // taking over by expiry would take a minute
   const auto config = write_temp("drain.yaml", config_yaml(db, s));
-  DaemonProcess a(config, env_for(db));
+  DaemonProcess a(RILLFLOWD_PATH, config, env_for(db));
   REQUIRE(a.wait_ready());
   REQUIRE(eventually([&] { return owned(a) == 2; }, 15s));
-  DaemonProcess b(config, env_for(db));
+  DaemonProcess b(RILLFLOWD_PATH, config, env_for(db));
   REQUIRE(b.wait_ready());
   CHECK(eventually([&] { return owned(a) == 1 && owned(b) == 1; }, 20s));
   append(db, 2, 50);
@@ -177,7 +177,7 @@ TEST_CASE("sighup_keeps_the_old_config_when_the_new_one_is_bad_and_applies_a_goo
   TestSchema db;
   Setup s;
   const auto config = write_temp("reload.yaml", config_yaml(db, s));
-  DaemonProcess d(config, env_for(db));
+  DaemonProcess d(RILLFLOWD_PATH, config, env_for(db));
   REQUIRE(d.wait_ready());
   write_temp("reload.yaml", config_yaml(db, s) + "    colour: blue\n");
   d.signal(SIGHUP);
@@ -212,7 +212,7 @@ TEST_CASE("ready_is_503_while_postgres_is_down_and_200_again_after_it_returns") 
       write_temp("outage.yaml",
                  "database: {url_env: RF_E2E_DB_URL, require_url: true}\nschema: outage\n"
                  "http: {bind: 127.0.0.1, port: 0}\ndaemon: {poll_interval_ms: 200}\n");
-  DaemonProcess d(config, {"RF_E2E_DB_URL=" + pg.url()});
+  DaemonProcess d(RILLFLOWD_PATH, config, {"RF_E2E_DB_URL=" + pg.url()});
   REQUIRE(d.wait_ready());
   pg.suspend();
   CHECK(eventually([&] { return http_get(d.port(), "/health/ready").status == 503; }, 15s));
@@ -229,7 +229,7 @@ TEST_CASE("ready_is_503_while_postgres_is_down_and_200_again_after_it_returns") 
 TEST_CASE("metrics_are_valid_prometheus_text_with_the_documented_series") {
   TestSchema db;
   const auto config = write_temp("metrics.yaml", config_yaml(db, Setup{}));
-  DaemonProcess d(config, env_for(db));
+  DaemonProcess d(RILLFLOWD_PATH, config, env_for(db));
   REQUIRE(d.wait_ready());
   append(db, 1, 3);
   REQUIRE(eventually([&] { return rows_or_zero(db, "c1") == 3; }, 15s));
@@ -319,7 +319,7 @@ TEST_CASE("ready_and_stopping_reach_the_notify_socket") {
   const auto config = write_temp("notify.yaml", config_yaml(db, Setup{}));
   auto env = env_for(db);
   env.push_back("NOTIFY_SOCKET=" + path);
-  DaemonProcess d(config, env);
+  DaemonProcess d(RILLFLOWD_PATH, config, env);
   CHECK(receive_until("READY=1"));
   CHECK(http_get(d.port(), "/health/ready").status == 200);
   d.signal(SIGTERM);

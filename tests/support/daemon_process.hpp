@@ -23,9 +23,10 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 
 class DaemonProcess {
  public:
-  /// Starts rillflowd --config `config_path` with extra environment entries ("K=V"), logging
-  /// to a file. Does not wait for readiness.
-  DaemonProcess(const std::string& config_path, std::vector<std::string> env = {});
+  /// Starts `binary` (rillflowd) --config `config_path` with extra environment entries ("K=V"),
+  /// logging to a file. Does not wait for readiness.
+  DaemonProcess(const std::string& binary, const std::string& config_path,
+                std::vector<std::string> env = {});
   ~DaemonProcess();  // SIGKILL if still running
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;

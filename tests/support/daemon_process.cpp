@@ -1,4 +1,4 @@
-#include "e2e/daemon_process.hpp"
+#include "support/daemon_process.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -65,7 +65,8 @@ std::string write_temp(const std::string& name, const std::string& text) {
   return path;
 }
 
-DaemonProcess::DaemonProcess(const std::string& config_path, std::vector<std::string> env) {
+DaemonProcess::DaemonProcess(const std::string& binary, const std::string& config_path,
+                             std::vector<std::string> env) {
   static int counter = 0;
   log_path_ = "/tmp/rillflow-e2e-" + std::to_string(getpid()) + "-daemon-" +
               std::to_string(++counter) + ".log";
@@ -75,7 +76,7 @@ DaemonProcess::DaemonProcess(const std::string& config_path, std::vector<std::st
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
-  std::vector<std::string> args{RILLFLOWD_PATH, "--config", config_path};
+  std::vector<std::string> args{binary, "--config", config_path};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -85,7 +86,7 @@ DaemonProcess::DaemonProcess(const std::string& config_path, std::vector<std::st
                                    0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (posix_spawn(&pid_, RILLFLOWD_PATH, &actions, nullptr, argv.data(), envp.data()) != 0)
+  if (posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), envp.data()) != 0)
     pid_ = -1;
   posix_spawn_file_actions_destroy(&actions);
 }

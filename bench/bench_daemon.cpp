@@ -1,0 +1,204 @@
+// rillflowd measured from outside: delivery latency (append commit -> handler) with NOTIFY and
+// with polling only, /health/ready latency while a projection catches up, and the daemon's RSS
+// idle and under load.
+//
+//   bench_daemon [--events N] [--samples N] [--quick]
+// Uses $DATABASE_URL when set, else an embedded PostgreSQL.
+
+#include "support/daemon_process.hpp"
+
+#include <rillflow/rillflow.hpp>
+
+#include <libpq-fe.h>
+
+#include <unistd.h>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using rillflow::e2e::DaemonProcess;
+using rillflow::e2e::http_get;
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return 0;
+}
+
+std::string config(const std::string& schema, bool notify, int poll_ms, const std::string& plugin,
+                   int batch) {
+  return "database: {url_env: BENCH_DB_URL, require_url: true}\nschema: " + schema +
+         "\nhttp: {bind: 127.0.0.1, port: 0}\ndaemon: {notify: " + (notify ? "true" : "false") +
+         ", poll_interval_ms: " + std::to_string(poll_ms) +
+         "}\nprojections:\n  - name: bench\n    plugin: " + plugin +
+         "\n    batch_size: " + std::to_string(batch) + "\n    settings: {table: bench_totals}\n";
+}
+
+// Appends one event at a time (idle daemon between them) and reads the handler's timestamps.
+std::vector<double> delivery_latencies_ms(rillflow::Store& store, const std::string& url,
+                                          const std::string& schema, int samples,
+                                          std::chrono::milliseconds gap) {
+  const auto first = store.events().head();
+  for (int i = 0; i < samples; ++i) {
+    store.events().append_stream(rillflow::new_uuid(), rillflow::Expected::any(),
+                                 {rillflow::Event("Ping", boost::json::object{{"t", now_us()}})});
+    std::this_thread::sleep_for(gap);
+  }
+  std::vector<double> out;
+  PGconn* conn = PQconnectdb(url.c_str());
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    PGresult* r = PQexec(conn, ("select handled_us - sent_us from \"" + schema +
+                                "\".latency where global_seq > " + std::to_string(first))
+                                   .c_str());
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == samples) {
+      for (int i = 0; i < PQntuples(r); ++i) out.push_back(std::atof(PQgetvalue(r, i, 0)) / 1000.0);
+      PQclear(r);
+      break;
+    }
+    PQclear(r);
+    std::this_thread::sleep_for(50ms);
+  }
+  PQfinish(conn);
+  return out;
+}
+
+void seed(rillflow::Store& store, std::size_t events) {
+  std::vector<std::thread> writers;
+  const std::size_t appends = events / 100;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      std::vector<rillflow::Event> batch;
+      for (int i = 0; i < 100; ++i)
+        batch.emplace_back("OrderPlaced", boost::json::object{{"total", 1}});
+      for (std::size_t a = static_cast<std::size_t>(w); a < appends; a += 4) {
+        store.events().append_stream(rillflow::new_uuid(), rillflow::Expected::any(), batch);
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::size_t events = 1000000;
+  int samples = 300;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") {
+      events = 20000;
+      samples = 40;
+    }
+    if (a == "--events" && i + 1 < argc) events = std::stoul(argv[++i]);
+    if (a == "--samples" && i + 1 < argc) samples = std::stoi(argv[++i]);
+  }
+  std::optional<rillflow::EmbeddedPostgres> embedded;
+  std::string url;
+  if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env != '\0') {
+    url = env;
+  } else {
+    embedded = rillflow::EmbeddedPostgres::start();
+    url = embedded->url();
+  }
+  const std::vector<std::string> env{"BENCH_DB_URL=" + url};
+
+  // 1. Delivery latency, NOTIFY on (a slow 1 s poll, so NOTIFY does the work) and polling only.
+  std::printf("delivery latency, append commit -> handler, %d single-event appends, idle daemon\n",
+              samples);
+  std::printf("%-34s %9s %9s %9s\n", "", "p50 ms", "p99 ms", "max ms");
+  for (const bool notify : {true, false}) {
+    const std::string schema =
+        std::string("bench_lat_") + (notify ? "notify_" : "poll_") + std::to_string(getpid());
+    auto store = rillflow::Store::builder(url).schema(schema).build();
+    store.schema().sync();
+    const auto path = rillflow::e2e::write_temp(
+        schema + ".yaml", config(schema, notify, notify ? 1000 : 100, BENCH_LATENCY_PLUGIN, 500));
+    DaemonProcess d(RILLFLOWD_PATH, path, env);
+    if (!d.wait_ready()) throw std::runtime_error("rillflowd did not become ready:\n" + d.log());
+    std::this_thread::sleep_for(300ms);
+    const auto lat = delivery_latencies_ms(store, url, schema, notify ? samples : samples / 2,
+                                           notify ? 10ms : 37ms);
+    std::printf("%-34s %9.2f %9.2f %9.2f\n",
+                notify ? "NOTIFY (poll 1000 ms as fallback)" : "polling only (every 100 ms)",
+                percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1.0));
+    if (notify) std::printf("%-34s %9ld KiB\n", "daemon RSS, idle", rss_kib(d.pid()));
+    d.signal(SIGTERM);
+    d.wait_exit(30s);
+  }
+
+  // 2. /health/ready latency and RSS while a projection catches up.
+  const std::string schema = "bench_catchup_" + std::to_string(getpid());
+  auto store = rillflow::Store::builder(url).schema(schema).notify_channel("").build();
+  store.schema().sync();
+  const auto t0 = std::chrono::steady_clock::now();
+  seed(store, events);
+  std::printf("\nseeded %zu events in %.1f s\n", events,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const auto path = rillflow::e2e::write_temp(
+      schema + ".yaml", config(schema, true, 1000, BENCH_ORDER_TOTALS_PLUGIN, 500));
+  DaemonProcess d(RILLFLOWD_PATH, path, env);
+  if (!d.wait_ready()) throw std::runtime_error("rillflowd did not become ready:\n" + d.log());
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<double> health;
+  long rss_max = 0;
+  bool caught_up = false;
+  while (!caught_up && std::chrono::steady_clock::now() - started < 600s) {
+    for (int i = 0; i < 50; ++i) {
+      const auto a = std::chrono::steady_clock::now();
+      const auto r = http_get(d.port(), "/health/ready");
+      health.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+      if (r.status != 200)
+        throw std::runtime_error("/health/ready answered " + std::to_string(r.status));
+    }
+    rss_max = std::max(rss_max, rss_kib(d.pid()));
+    const auto status = rillflow::parse_json(http_get(d.port(), "/status").body);
+    const auto& p = status.at("projections").at(0);
+    caught_up =
+        p.at("position").as_int64() == p.at("head").as_int64() && p.at("head").as_int64() > 0;
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf(
+      "catch-up of %zu events by rillflowd (order_totals plugin, batch 500): %.1f s, %.0f "
+      "events/s\n",
+      events, secs, static_cast<double>(events) / secs);
+  std::printf("%-34s %9s %9s %9s\n", "", "p50 ms", "p99 ms", "max ms");
+  std::printf("%-34s %9.2f %9.2f %9.2f  (%zu requests)\n", "/health/ready during catch-up",
+              percentile(health, 0.5), percentile(health, 0.99), percentile(health, 1.0),
+              health.size());
+  std::printf("%-34s %9ld KiB\n", "daemon RSS, max under load", rss_max);
+  d.signal(SIGTERM);
+  d.wait_exit(30s);
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "bench_daemon failed: %s\n", e.what());
+  return 1;
+}
