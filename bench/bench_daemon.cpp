@@ -19,7 +19,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -119,14 +118,9 @@ int main(int argc, char** argv) try {
     if (a == "--events" && i + 1 < argc) events = std::stoul(argv[++i]);
     if (a == "--samples" && i + 1 < argc) samples = std::stoi(argv[++i]);
   }
-  std::optional<rillflow::EmbeddedPostgres> embedded;
-  std::string url;
-  if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env != '\0') {
-    url = env;
-  } else {
-    embedded = rillflow::EmbeddedPostgres::start();
-    url = embedded->url();
-  }
+  // $DATABASE_URL, or an embedded PostgreSQL for the length of the run.
+  const auto db = rillflow::LocalDatabase::from_env();
+  const std::string& url = db.url();
   const std::vector<std::string> env{"BENCH_DB_URL=" + url};
 
   // 1. Delivery latency, NOTIFY on (a slow 1 s poll, so NOTIFY does the work) and polling only.

@@ -702,7 +702,8 @@ int run(const Options& opts) {
   reader.prepare("feed_page",
                  "select global_seq, stream_id, stream_seq, event_type, body, headers, "
                  "causation_id, correlation_id, created_at from " +
-                     feed_schema + ".events where global_seq > $1 order by global_seq limit 500");
+                     feed_schema + ".events where global_seq > $1 order by global_seq limit " +
+                     std::to_string(kFeedPage));
   // One untimed pass each first (the first rillflow read also creates the feed's tick and opens
   // the pool's connection), then R B B R timed passes.
   auto read_rillflow = [&] { return read_feed_rillflow(feed_store); };

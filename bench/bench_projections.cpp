@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -144,14 +143,9 @@ int main(int argc, char** argv) try {
     if (a == "--events" && i + 1 < argc) events = std::stoul(argv[++i]);
     if (a == "--batch" && i + 1 < argc) batch = std::stoul(argv[++i]);
   }
-  std::optional<rillflow::EmbeddedPostgres> embedded;
-  std::string url;
-  if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env != '\0') {
-    url = env;
-  } else {
-    embedded = rillflow::EmbeddedPostgres::start();
-    url = embedded->url();
-  }
+  // $DATABASE_URL, or an embedded PostgreSQL for the length of the run.
+  const auto db = rillflow::LocalDatabase::from_env();
+  const std::string& url = db.url();
   const std::string schema = "bench_proj_" + std::to_string(getpid());
   auto store =
       rillflow::Store::builder(url).schema(schema).notify_channel("").max_connections(8).build();

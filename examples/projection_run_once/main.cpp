@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 #include <iostream>
-#include <optional>
 
 class VisitCounter : public rillflow::ProjectionHandler {
  public:
@@ -12,29 +11,26 @@ class VisitCounter : public rillflow::ProjectionHandler {
     txn.exec("create table if not exists visits (customer uuid primary key, n integer not null)");
   }
   void apply(const rillflow::EventEnvelope& event, rillflow::Transaction& txn) override {
-    txn.exec("insert into visits (customer, n) values ($1, 1) "
-             "on conflict (customer) do update set n = visits.n + 1",
-             event.stream_id);
+    txn.exec(
+        "insert into visits (customer, n) values ($1, 1) "
+        "on conflict (customer) do update set n = visits.n + 1",
+        event.stream_id);
   }
   void reset(rillflow::Transaction& txn) override { txn.exec("truncate visits"); }
 };
 
 int main() try {
-  std::optional<rillflow::EmbeddedPostgres> embedded;
-  std::string url;
-  if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env != '\0') {
-    url = env;
-  } else {
-    embedded = rillflow::EmbeddedPostgres::start();
-    url = embedded->url();
-  }
+  // $DATABASE_URL, or an embedded PostgreSQL for the length of the run.
+  const auto db = rillflow::LocalDatabase::from_env();
+  const std::string& url = db.url();
   auto store = rillflow::Store::connect(url);
   store.schema().sync();
 
   const auto ada = store.resolve_stream_alias("customer:ada");
   for (int i = 0; i < 3; ++i) {
-    store.events().append_stream(ada, rillflow::Expected::any(),
-                                 {rillflow::Event("CustomerVisited", boost::json::object{{"page", i}})});
+    store.events().append_stream(
+        ada, rillflow::Expected::any(),
+        {rillflow::Event("CustomerVisited", boost::json::object{{"page", i}})});
   }
 
   rillflow::ProjectionOptions options;
@@ -50,8 +46,8 @@ int main() try {
             << " event(s)\n";
   std::cout << "then idle: " << rillflow::to_string(daemon.tick_once("visits").outcome) << "\n";
   const auto m = daemon.metrics("visits");
-  std::cout << "position " << m.position << " of " << m.head << ", lag " << m.lag_events
-            << ", DLQ " << m.dlq_count << "\n";
+  std::cout << "position " << m.position << " of " << m.head << ", lag " << m.lag_events << ", DLQ "
+            << m.dlq_count << "\n";
   return m.lag_events == 0 ? 0 : 1;
 } catch (const rillflow::Error& e) {
   std::cerr << "projection_run_once failed: " << e.what() << "\n";

@@ -6,7 +6,6 @@
 
 #include <cstdlib>
 #include <iostream>
-#include <optional>
 
 struct OrderPlaced {
   int order_id;
@@ -16,14 +15,9 @@ struct OrderPlaced {
 BOOST_DESCRIBE_STRUCT(OrderPlaced, (), (order_id, customer, total))
 
 int main() try {
-  std::optional<rillflow::EmbeddedPostgres> embedded;
-  std::string url;
-  if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env != '\0') {
-    url = env;
-  } else {
-    embedded = rillflow::EmbeddedPostgres::start();
-    url = embedded->url();
-  }
+  // $DATABASE_URL, or an embedded PostgreSQL for the length of the run.
+  const auto db = rillflow::LocalDatabase::from_env();
+  const std::string& url = db.url();
 
   auto store = rillflow::Store::builder(url).max_connections(4).schema("quickstart").build();
   store.schema().sync();  // applies the library's migrations (a no-op when current)

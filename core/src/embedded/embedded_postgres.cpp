@@ -318,4 +318,15 @@ void EmbeddedPostgres::stop() {
   if (impl_) impl_->shutdown();
 }
 
+LocalDatabase LocalDatabase::from_env(const char* variable) {
+  LocalDatabase db;
+  if (const char* env = std::getenv(variable); env != nullptr && *env != '\0') {
+    db.url_ = env;
+  } else {
+    db.embedded_ = EmbeddedPostgres::start();
+    db.url_ = db.embedded_->url();
+  }
+  return db;
+}
+
 }  // namespace rillflow

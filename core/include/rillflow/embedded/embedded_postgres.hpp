@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace rillflow {
@@ -54,6 +55,20 @@ class EmbeddedPostgres {
  private:
   explicit EmbeddedPostgres(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+/// A database for examples, tools and benchmarks: the URL in an environment variable when it is
+/// set, else an embedded cluster that lives as long as this object.
+class LocalDatabase {
+ public:
+  /// Throws what EmbeddedPostgres::start() throws when it has to start one.
+  static LocalDatabase from_env(const char* variable = "DATABASE_URL");
+  const std::string& url() const { return url_; }
+  bool embedded() const { return embedded_.has_value(); }
+
+ private:
+  std::optional<EmbeddedPostgres> embedded_;
+  std::string url_;
 };
 
 }  // namespace rillflow
