@@ -35,6 +35,13 @@ Store StoreBuilder::build() const {
                                  .count());
   info.set("connect_timeout", std::to_string(seconds));
   if (info.get("application_name").empty()) info.set("application_name", options_.application_name);
+  // Notice a silently dead server or network path instead of waiting on it forever.
+  if (info.get("keepalives").empty()) {
+    info.set("keepalives", "1");
+    info.set("keepalives_idle", "10");
+    info.set("keepalives_interval", "5");
+    info.set("keepalives_count", "3");
+  }
 
   auto state = std::make_shared<detail::StoreState>();
   state->options = options_;

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <csignal>
+#include <set>
 
 using namespace rillflow;
 using namespace rillflow::e2e;
@@ -121,6 +122,12 @@ TEST_CASE("daemon_projects_every_event_once_even_after_kill_9_mid_batch") {
       },
       10s));
   CHECK(status.at("ready").as_bool());
+  // Nothing was handled twice: a second delivery would have failed on the primary key, been
+  // retried and dead-lettered, and the counts above could still look right.
+  const auto after = parse_json(http_get(again.port(), "/status").body).at("projections").at(0);
+  CHECK(after.at("dlq_depth").as_int64() == 0);
+  CHECK(contains(http_get(again.port(), "/metrics").body,
+                 "rillflow_projection_retries_total{projection=\"p_c1\"} 0"));
   again.signal(SIGTERM);
   CHECK(again.wait_exit(15s) == 0);
 }
@@ -327,4 +334,55 @@ TEST_CASE("ready_and_stopping_reach_the_notify_socket") {
   CHECK(d.wait_exit(15s) == 0);
   close(fd);
   std::remove(path.c_str());
+}
+
+TEST_CASE(
+    "notify_wakes_the_workers_at_once_and_the_listener_reconnects_after_losing_its_connection") {
+  TestSchema db;
+  Setup s;
+  s.poll_ms = 60000;  // polling alone would take a minute
+  s.lease_ttl_ms = 120000;
+  const auto config = write_temp("notify.yaml", config_yaml(db, s));
+  DaemonProcess d(RILLFLOWD_PATH, config, env_for(db));
+  REQUIRE(d.wait_ready());
+  REQUIRE(eventually([&] { return contains(d.log(), "listening for NOTIFY"); }, 10s));
+  append(db, 1, 3);
+  CHECK(eventually([&] { return rows_or_zero(db, "c1") == 3; }, 5s));
+  CHECK(contains(http_get(d.port(), "/metrics").body, "rillflow_wakeups_total{cause=\"poll\"} 0"));
+
+  auto conn = db.raw();
+  pqxx::nontransaction(conn).exec(
+      "select pg_terminate_backend(pid) from pg_stat_activity where application_name = "
+      "'rillflowd-listen'");
+  CHECK(eventually([&] { return contains(d.log(), "LISTEN connection lost"); }, 10s));
+  CHECK(eventually(
+      [&] {
+        return d.log().find("listening for NOTIFY") !=
+               d.log().rfind("listening for NOTIFY");  // listening again
+      },
+      15s));
+  append(db, 1, 2);
+  CHECK(eventually([&] { return rows_or_zero(db, "c1") == 5; }, 5s));
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit(15s) == 0);
+}
+
+TEST_CASE("a_drain_that_overruns_its_deadline_exits_1_in_time_and_the_batch_rolls_back") {
+  TestSchema db;
+  Setup s;
+  s.sleep_us = 20000;  // 100 events: a 2 s batch
+  s.drain_ms = 300;
+  const auto config = write_temp("deadline.yaml", config_yaml(db, s));
+  append(db, 1, 100);
+  DaemonProcess d(RILLFLOWD_PATH, config, env_for(db));
+  REQUIRE(d.wait_ready());
+  REQUIRE(eventually(
+      [&] { return contains(http_get(d.port(), "/status").body, "\"running\":true"); }, 10s));
+  const auto signalled = std::chrono::steady_clock::now();
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit(10s) == 1);
+  CAPTURE(d.log());
+  CHECK(std::chrono::steady_clock::now() - signalled < 1500ms);
+  CHECK(contains(d.log(), "drain deadline passed"));
+  CHECK(rows_or_zero(db, "c1") == 0);  // the unfinished batch did not commit
 }

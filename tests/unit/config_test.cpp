@@ -138,3 +138,12 @@ TEST_CASE("database_url_comes_from_the_environment_or_a_file_else_embedded") {
   CHECK_THROWS_AS(config::resolve_database_url(db), ConfigError);
   std::remove(file.c_str());
 }
+
+TEST_CASE("config_rejects_a_lease_ttl_too_short_for_renewals") {
+  CHECK(contains(config_error("daemon: {lease_ttl_ms: 1500}\n"), "daemon.lease_ttl_ms"));
+  CHECK(contains(config_error("daemon: {lease_ttl_ms: 10000, poll_interval_ms: 6000}\n"),
+                 "at least twice"));
+  CHECK(
+      config::parse("daemon: {lease_ttl_ms: 2000, poll_interval_ms: 200}\n").daemon.lease_ttl_ms ==
+      2000);
+}

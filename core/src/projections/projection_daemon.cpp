@@ -173,6 +173,22 @@ std::optional<std::string> call_handler(ProjectionHandler& handler, const EventE
   }
 }
 
+// Keeps the event's work (release) or undoes it (rollback). A release that fails means the
+// handler left the transaction aborted (it swallowed a failing statement): that event failed.
+std::optional<std::string> end_savepoint(projections::ExplicitTransaction& tx,
+                                         std::optional<std::string> error) {
+  if (!error) {
+    try {
+      tx.release_savepoint();
+      return std::nullopt;
+    } catch (const std::exception& e) {
+      error = std::string("the handler left its transaction aborted: ") + e.what();
+    }
+  }
+  tx.rollback_to_savepoint();
+  return error;
+}
+
 std::int64_t retry_delay_ms(const ProjectionOptions& o, int attempts) {
   auto delay = o.retry_base_delay.count();
   for (int i = 1; i < attempts && delay < o.retry_max_delay.count(); ++i) delay *= 2;
@@ -260,12 +276,7 @@ struct ProjectionDaemon::Impl {
       const auto entry = dlq_from_row(row);
       tx.savepoint();
       auto t = projections::wrap(txn, conn, state->options.schema);
-      const auto error = call_handler(*p.handler, entry.event, t);
-      if (error) {
-        tx.rollback_to_savepoint();
-      } else {
-        tx.release_savepoint();
-      }
+      const auto error = end_savepoint(tx, call_handler(*p.handler, entry.event, t));
       if (!error) {
         txn.exec_prepared(conn.prepared(sql("delete from {schema}.projection_dlq where id = $1")),
                           entry.id);
@@ -346,15 +357,9 @@ struct ProjectionDaemon::Impl {
         if (wanted(p, event)) {
           if (mode == Mode::kCareful) tx.savepoint();
           auto t = projections::wrap(txn, conn, state->options.schema);
-          const auto error = call_handler(*p.handler, event, t);
+          auto error = call_handler(*p.handler, event, t);
           if (error && mode == Mode::kFast) return std::nullopt;
-          if (mode == Mode::kCareful) {
-            if (error) {
-              tx.rollback_to_savepoint();
-            } else {
-              tx.release_savepoint();
-            }
-          }
+          if (mode == Mode::kCareful) error = end_savepoint(tx, std::move(error));
           if (error) {
             ++result.failed;
             last_error =
@@ -550,6 +555,10 @@ void ProjectionDaemon::run_loop(const std::atomic<bool>& stop,
   release_leases();
 }
 
+void ProjectionDaemon::prune_ticks() {
+  impl_->prune_ticks();
+}
+
 void ProjectionDaemon::release_leases() {
   for (const auto& p : impl_->projections) impl_->release(*p);
 }
@@ -644,7 +653,7 @@ void ProjectionDaemon::pause(const std::string& name) {
 }
 
 void ProjectionDaemon::resume(const std::string& name) {
-  impl_->upsert_flags(name, "paused = false, stopped = false, backoff_until = null");
+  impl_->upsert_flags(name, "paused = false, stopped = false, backoff_until = null, attempts = 0");
 }
 
 void ProjectionDaemon::reset_checkpoint(const std::string& name, std::int64_t after_global_seq) {

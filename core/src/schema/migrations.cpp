@@ -110,7 +110,8 @@ const std::array<Migration, 2> kMigrations{{
      kEvents,
      {"streams", "events", "events_pkey", "events_stream_seq_key", "events_tx_id_idx",
       "idempotency_keys", "stream_aliases", "ticks"}},
-    {2, "projections",
+    {2,
+     "projections",
      kProjections,
      {"projections", "projection_dlq", "projection_dlq_projection_idx", "daemon_nodes"}},
 }};

@@ -72,8 +72,9 @@ std::string script_of(const DbState& st, const std::vector<PendingMigration>& pe
   std::string out;
   if (!st.bootstrapped) out += s.sql(schema::kBootstrapSql);
   for (const auto& p : pending) {
-    const auto& m = *std::find_if(schema::migrations().begin(), schema::migrations().end(),
-                                  [&](const auto& candidate) { return candidate.version == p.version; });
+    const auto& m =
+        *std::find_if(schema::migrations().begin(), schema::migrations().end(),
+                      [&](const auto& candidate) { return candidate.version == p.version; });
     out += "-- migration " + std::to_string(p.version) + ": " + p.name + "\n";
     out += p.sql;
     out += s.sql("insert into {schema}.rillflow_migrations (version, name, checksum) values (") +

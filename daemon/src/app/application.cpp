@@ -92,7 +92,7 @@ int Application::run() {
 void Application::connect() {
   asio::post(pool_, [this] {
     std::chrono::milliseconds backoff = 200ms;
-    while (!scheduler_.stop_flag()) {
+    while (!stopping_) {
       try {
         auto store = Store::builder(url_)
                          .schema(cfg_.schema)
@@ -118,7 +118,7 @@ void Application::connect() {
           snapshot_.db_error = why;
         });
         spdlog::warn("database not reachable yet: {}; retrying in {} ms", why, backoff.count());
-        for (auto slept = 0ms; slept < backoff && !scheduler_.stop_flag(); slept += 50ms)
+        for (auto slept = 0ms; slept < backoff && !stopping_; slept += 50ms)
           std::this_thread::sleep_for(50ms);
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5000ms);
       }
@@ -192,75 +192,82 @@ void Application::schedule_watchdog() {
 // Reads status, lag and DLQ figures and checks database and schema on the pool; the loop gets a
 // finished snapshot, so HTTP never waits for the database.
 void Application::refresh_status() {
-  if (refreshing_ || !store_ || !daemon_) return;
+  // Not while draining: a heartbeat after leave() would make the others wait a lease TTL.
+  if (refreshing_ || !store_ || !daemon_ || snapshot_.draining) return;
   refreshing_ = true;
-  asio::post(pool_, [this, store = *store_, daemon = daemon_, names = daemon_->registered()] {
-    StatusSnapshot s;
-    std::vector<std::string> mine;
-    try {
-      s.live_nodes = daemon->heartbeat();
-      mine = daemon->assignment(s.live_nodes);
-      s.schema_problems = store.schema().drift().problems;
-      s.schema_ok = s.schema_problems.empty();
-      for (const auto& name : names) {
-        WorkerView w;
-        w.name = name;
-        w.status = daemon->status(name);
-        w.metrics = daemon->metrics(name);
-        w.owned = w.status && w.status->lease_owner == owner_;
-        s.workers.push_back(std::move(w));
-      }
-      s.db_ok = true;
-    } catch (const std::exception& e) {
-      s.db_ok = false;
-      s.db_error = e.what();
-    }
-    const auto connections = store.open_connections();
-    asio::post(loop_, [this, s = std::move(s), connections, mine = std::move(mine),
-                       daemon]() mutable {
-      refreshing_ = false;
-      if (s.db_ok && daemon == daemon_) {
-        bool gained = false;
-        for (const auto& worker : workers_) {
-          const bool assigned = std::find(mine.begin(), mine.end(), worker->name()) != mine.end();
-          gained = gained || (assigned && !worker->assigned());
-          worker->set_assigned(assigned);
+  const bool prune_due = std::chrono::steady_clock::now() - last_prune_ > std::chrono::minutes(1);
+  if (prune_due) last_prune_ = std::chrono::steady_clock::now();
+  asio::post(
+      pool_, [this, store = *store_, daemon = daemon_, names = daemon_->registered(), prune_due] {
+        StatusSnapshot s;
+        std::vector<std::string> mine;
+        try {
+          s.live_nodes = daemon->heartbeat();
+          if (prune_due) daemon->prune_ticks();
+          mine = daemon->assignment(s.live_nodes);
+          s.schema_problems = store.schema().drift().problems;
+          s.schema_ok = s.schema_problems.empty();
+          for (const auto& name : names) {
+            WorkerView w;
+            w.name = name;
+            w.status = daemon->status(name);
+            w.metrics = daemon->metrics(name);
+            w.owned = w.status && w.status->lease_owner == owner_;
+            s.workers.push_back(std::move(w));
+          }
+          s.db_ok = true;
+        } catch (const std::exception& e) {
+          s.db_ok = false;
+          s.db_error = e.what();
         }
-        if (gained) scheduler_.wake_all();
-      }
-      s.started = snapshot_.started;
-      s.draining = snapshot_.draining;
-      s.owner = snapshot_.owner;
-      s.version = snapshot_.version;
-      s.refreshed_at = std::chrono::system_clock::now();
-      if (!s.db_ok) s.workers = snapshot_.workers;  // keep the last known figures
-      // A batch running longer than two lease lifetimes (and a minute) is stuck.
-      const auto threshold = std::max<std::chrono::steady_clock::duration>(
-          2 * std::chrono::milliseconds(cfg_.daemon.lease_ttl_ms), std::chrono::minutes(1));
-      s.stuck = scheduler_.running_longer_than(threshold);
-      const auto running = scheduler_.running();
-      for (auto& w : s.workers) {
-        for (const auto& [name, seconds] : running) {
-          if (name != w.name) continue;
-          w.running = seconds > 0;
-          w.running_for_seconds = seconds;
-        }
-        for (const auto& worker : workers_) {
-          if (worker->name() == w.name)
-            w.waiting_reason = w.running ? "processing" : worker->last_outcome();
-        }
-      }
-      if (s.db_ok && !snapshot_.db_ok && ready_sent_) spdlog::info("database reachable again");
-      if (!s.db_ok && snapshot_.db_ok) spdlog::warn("database unreachable: {}", s.db_error);
-      snapshot_ = std::move(s);
-      metrics_.observe(snapshot_, connections);
-      if (!ready_sent_ && snapshot_.db_ok && snapshot_.started) {
-        ready_sent_ = true;
-        notify_ready();
-        spdlog::info("ready");
-      }
-    });
-  });
+        const auto connections = store.open_connections();
+        asio::post(
+            loop_, [this, s = std::move(s), connections, mine = std::move(mine), daemon]() mutable {
+              refreshing_ = false;
+              if (s.db_ok && daemon == daemon_) {
+                bool gained = false;
+                for (const auto& worker : workers_) {
+                  const bool assigned =
+                      std::find(mine.begin(), mine.end(), worker->name()) != mine.end();
+                  gained = gained || (assigned && !worker->assigned());
+                  worker->set_assigned(assigned);
+                }
+                if (gained) scheduler_.wake_all();
+              }
+              s.started = snapshot_.started;
+              s.draining = snapshot_.draining;
+              s.owner = snapshot_.owner;
+              s.version = snapshot_.version;
+              s.refreshed_at = std::chrono::system_clock::now();
+              if (!s.db_ok) s.workers = snapshot_.workers;  // keep the last known figures
+              // A batch running longer than two lease lifetimes (and a minute) is stuck.
+              const auto threshold = std::max<std::chrono::steady_clock::duration>(
+                  2 * std::chrono::milliseconds(cfg_.daemon.lease_ttl_ms), std::chrono::minutes(1));
+              s.stuck = scheduler_.running_longer_than(threshold);
+              const auto running = scheduler_.running();
+              for (auto& w : s.workers) {
+                for (const auto& [name, seconds] : running) {
+                  if (name != w.name) continue;
+                  w.running = seconds > 0;
+                  w.running_for_seconds = seconds;
+                }
+                for (const auto& worker : workers_) {
+                  if (worker->name() == w.name)
+                    w.waiting_reason = w.running ? "processing" : worker->last_outcome();
+                }
+              }
+              if (s.db_ok && !snapshot_.db_ok && ready_sent_)
+                spdlog::info("database reachable again");
+              if (!s.db_ok && snapshot_.db_ok) spdlog::warn("database unreachable: {}", s.db_error);
+              snapshot_ = std::move(s);
+              metrics_.observe(snapshot_, connections);
+              if (!ready_sent_ && snapshot_.db_ok && snapshot_.started) {
+                ready_sent_ = true;
+                notify_ready();
+                spdlog::info("ready");
+              }
+            });
+      });
 }
 
 void Application::on_signal(int signal) {
@@ -281,6 +288,7 @@ void Application::on_signal(int signal) {
 }
 
 void Application::begin_drain() {
+  stopping_ = true;
   notify_stopping();
   snapshot_.draining = true;
   poll_timer_.cancel();
@@ -289,8 +297,10 @@ void Application::begin_drain() {
   drain_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     spdlog::error(
-        "drain deadline passed with batches still running; exiting (their leases expire)");
-    finish(1);
+        "drain deadline passed with batches still running; exiting now (their transactions roll "
+        "back, "
+        "their leases expire after daemon.lease_ttl_ms)");
+    std::_Exit(1);
   });
   scheduler_.drain([this] {
     if (!daemon_) {
@@ -316,7 +326,7 @@ void Application::finish(int code) {
   drain_timer_.cancel();
   refresh_timer_.cancel();
   watchdog_timer_.cancel();
-  signals_.cancel();
+  signals_.clear();  // default dispositions again: a signal during the final cleanup ends it
   if (http_) http_->stop();
   if (code == 0) spdlog::info("drained; bye");
   loop_.stop();
@@ -339,55 +349,60 @@ void Application::reload() {
     } catch (const std::exception& e) {
       error = e.what();
     }
-    asio::post(
-        loop_, [this, next = std::move(next), registry = std::move(registry), error]() mutable {
-          if (!error.empty()) {
-            spdlog::error("reload failed, keeping the current configuration: {}", error);
-            reloading_ = false;
-            notify_ready();
-            return;
-          }
-          if (next->database.url_env != cfg_.database.url_env ||
-              next->database.url_file != cfg_.database.url_file ||
-              next->database.max_connections != cfg_.database.max_connections ||
-              next->schema != cfg_.schema || next->http.bind != cfg_.http.bind ||
-              next->http.port != cfg_.http.port || next->logging.format != cfg_.logging.format ||
-              next->daemon.notify != cfg_.daemon.notify ||
-              next->daemon.notify_channel != cfg_.daemon.notify_channel ||
-              next->daemon.lease_ttl_ms != cfg_.daemon.lease_ttl_ms ||
-              next->daemon.drain_deadline_ms != cfg_.daemon.drain_deadline_ms) {
-            spdlog::warn(
-                "reload: database, schema, http, logging.format and daemon settings other than "
-                "poll_interval_ms need a restart; those changes are ignored");
-          }
-          set_log_level(next->logging.level);
-          cfg_.logging.level = next->logging.level;
-          cfg_.daemon.poll_interval_ms = next->daemon.poll_interval_ms;
-          cfg_.projections = next->projections;
-          auto apply = [this, registry = std::move(registry)]() mutable {
-            registry_ = std::move(registry);
-            if (store_) {
-              auto old = daemon_;
-              asio::post(pool_, [this, old] {
-                if (old) old->release_leases();
-                asio::post(loop_, [this] {
-                  build_workers();
-                  scheduler_.resume();
-                  scheduler_.wake_all();
-                  reloading_ = false;
-                  notify_ready();
-                  spdlog::info("reloaded: {} projection(s)", registry_.size());
-                  refresh_status();
-                });
-              });
-            } else {
-              scheduler_.resume();
-              reloading_ = false;
-              notify_ready();
+    asio::post(loop_, [this, next = std::move(next), registry = std::move(registry),
+                       error]() mutable {
+      if (!error.empty()) {
+        spdlog::error("reload failed, keeping the current configuration: {}", error);
+        reloading_ = false;
+        notify_ready();
+        return;
+      }
+      if (next->database.url_env != cfg_.database.url_env ||
+          next->database.url_file != cfg_.database.url_file ||
+          next->database.max_connections != cfg_.database.max_connections ||
+          next->schema != cfg_.schema || next->http.bind != cfg_.http.bind ||
+          next->http.port != cfg_.http.port || next->logging.format != cfg_.logging.format ||
+          next->daemon.notify != cfg_.daemon.notify ||
+          next->daemon.notify_channel != cfg_.daemon.notify_channel ||
+          next->daemon.lease_ttl_ms != cfg_.daemon.lease_ttl_ms ||
+          next->daemon.drain_deadline_ms != cfg_.daemon.drain_deadline_ms) {
+        spdlog::warn(
+            "reload: database, schema, http, logging.format and daemon settings other than "
+            "poll_interval_ms need a restart; those changes are ignored");
+      }
+      set_log_level(next->logging.level);
+      cfg_.logging.level = next->logging.level;
+      cfg_.daemon.poll_interval_ms = next->daemon.poll_interval_ms;
+      cfg_.projections = next->projections;
+      auto apply = [this, registry = std::move(registry)]() mutable {
+        registry_ = std::move(registry);
+        if (store_) {
+          auto old = daemon_;
+          asio::post(pool_, [this, old] {
+            try {
+              if (old) old->release_leases();
+            } catch (const std::exception& e) {
+              spdlog::warn("reload: could not release the old leases: {} (they expire)", e.what());
             }
-          };
-          scheduler_.drain(std::move(apply));
-        });
+            asio::post(loop_, [this] {
+              reloading_ = false;
+              if (snapshot_.draining) return;  // a SIGTERM arrived meanwhile: stay drained
+              build_workers();
+              scheduler_.resume();
+              scheduler_.wake_all();
+              notify_ready();
+              spdlog::info("reloaded: {} projection(s)", registry_.size());
+              refresh_status();
+            });
+          });
+        } else {
+          scheduler_.resume();
+          reloading_ = false;
+          notify_ready();
+        }
+      };
+      scheduler_.drain(std::move(apply));
+    });
   });
 }
 

@@ -18,6 +18,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,6 +75,8 @@ class Application {
   std::shared_ptr<listen::NotifyListener> listener_;
   StatusSnapshot snapshot_;  // loop thread only
   bool refreshing_ = false;
+  std::atomic<bool> stopping_{false};  ///< SIGTERM: the connect loop gives up
+  std::chrono::steady_clock::time_point last_prune_ = std::chrono::steady_clock::now();
   bool reloading_ = false;
   bool ready_sent_ = false;
   int stop_signals_ = 0;

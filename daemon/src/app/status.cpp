@@ -1,5 +1,7 @@
 #include "app/status.hpp"
 
+#include <chrono>
+
 namespace rillflow::app {
 
 std::string unready_reason(const StatusSnapshot& s) {
@@ -7,6 +9,9 @@ std::string unready_reason(const StatusSnapshot& s) {
   if (!s.db_ok)
     return "database unreachable" + (s.db_error.empty() ? std::string() : ": " + s.db_error);
   if (!s.started) return "starting";
+  if (std::chrono::system_clock::now() - s.refreshed_at > std::chrono::seconds(5)) {
+    return "status not refreshed for over 5 s (database hung?)";
+  }
   if (!s.schema_ok) {
     std::string why = "schema not current";
     if (!s.schema_problems.empty()) why += ": " + s.schema_problems.front();

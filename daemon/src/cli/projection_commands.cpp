@@ -28,6 +28,19 @@ ProjectionDaemon runtime(Context& ctx, bool need_handlers) {
   return builder.build();
 }
 
+// The acknowledgement of an admin command, as text or JSON.
+void done(const Context& ctx, const std::string& action, const std::string& text,
+          Json detail = boost::json::object()) {
+  if (ctx.json) {
+    auto o = detail.as_object();
+    o["ok"] = true;
+    o["action"] = action;
+    print_json(o);
+  } else {
+    std::cout << text << "\n";
+  }
+}
+
 std::string when(const std::optional<std::chrono::system_clock::time_point>& t) {
   return t ? format_timestamp(*t) : std::string("-");
 }
@@ -157,21 +170,23 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
   command("pause", "Pause a projection (running daemons stop processing it at their next tick)",
           true, [&ctx] {
             runtime(ctx, false).pause(name);
-            std::cout << "paused " << name << "\n";
+            done(ctx, "pause", "paused " + name, boost::json::object{{"name", name}});
             return 0;
           });
   command("resume", "Resume a paused or stopped projection (clears its backoff)", true, [&ctx] {
     runtime(ctx, false).resume(name);
-    std::cout << "resumed " << name << "\n";
+    done(ctx, "resume", "resumed " + name, boost::json::object{{"name", name}});
     return 0;
   });
-  auto* reset = command(
-      "reset-checkpoint", "Handle every event after a global_seq again (0: from the start)", true,
-      [&ctx] {
-        runtime(ctx, false).reset_checkpoint(name, position);
-        std::cout << "checkpoint of " << name << " set after global_seq " << position << "\n";
-        return 0;
-      });
+  auto* reset =
+      command("reset-checkpoint", "Handle every event after a global_seq again (0: from the start)",
+              true, [&ctx] {
+                runtime(ctx, false).reset_checkpoint(name, position);
+                done(ctx, "reset-checkpoint",
+                     "checkpoint of " + name + " set after global_seq " + std::to_string(position),
+                     boost::json::object{{"name", name}, {"after_global_seq", position}});
+                return 0;
+              });
   reset->add_option("position", position, "global_seq to restart after")
       ->required()
       ->check(CLI::NonNegativeNumber);
@@ -249,7 +264,8 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
                   std::cerr << "rillflow: no DLQ entry " << id << " for " << name << "\n";
                   return 1;
                 }
-                std::cout << "requeued DLQ entry " << id << " of " << name << "\n";
+                done(ctx, "dlq-requeue", "requeued DLQ entry " + std::to_string(id) + " of " + name,
+                     boost::json::object{{"name", name}, {"id", id}});
                 return 0;
               });
   requeue->add_option("--id", id, "DLQ entry id (see dlq-list)")->required();
@@ -258,7 +274,8 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
       std::cerr << "rillflow: no DLQ entry " << id << " for " << name << "\n";
       return 1;
     }
-    std::cout << "deleted DLQ entry " << id << " of " << name << "\n";
+    done(ctx, "dlq-delete", "deleted DLQ entry " + std::to_string(id) + " of " + name,
+         boost::json::object{{"name", name}, {"id", id}});
     return 0;
   });
   del->add_option("--id", id, "DLQ entry id (see dlq-list)")->required();

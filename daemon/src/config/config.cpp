@@ -342,6 +342,15 @@ Config parse(const std::string& yaml_text, const std::string& source) {
   c.source = source;
   if (root.IsNull()) return c;  // an empty file: every default
   walk<Config>(root, kKeys, "", "", c);
+  // Leases are renewed at every poll and heartbeats come every second: a TTL shorter than two of
+  // those would let live daemons look dead to each other.
+  const auto renewal = std::max<std::int64_t>(c.daemon.poll_interval_ms, 1000);
+  if (c.daemon.lease_ttl_ms < 2 * renewal) {
+    throw ConfigError("daemon.lease_ttl_ms",
+                      "must be at least twice max(daemon.poll_interval_ms, 1000 ms), i.e. " +
+                          std::to_string(2 * renewal) + ", got " +
+                          std::to_string(c.daemon.lease_ttl_ms));
+  }
   return c;
 }
 

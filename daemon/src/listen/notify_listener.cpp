@@ -44,7 +44,19 @@ void NotifyListener::stop() {
 // Blocking connect + LISTEN on the pool; the result comes back to the loop.
 void NotifyListener::connect() {
   asio::post(pool_, [self = shared_from_this()] {
-    PGconn* conn = PQconnectdb(self->url_.c_str());
+    // The URL plus keepalives (a dead path is noticed in ~25 s, then we reconnect) and a name
+    // operators can find in pg_stat_activity.
+    const char* keys[] = {"dbname",
+                          "application_name",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "connect_timeout",
+                          nullptr};
+    const char* values[] = {
+        self->url_.c_str(), "rillflowd-listen", "1", "10", "5", "3", "5", nullptr};
+    PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
     std::string error;
     if (PQstatus(conn) != CONNECTION_OK) {
       error = PQerrorMessage(conn);

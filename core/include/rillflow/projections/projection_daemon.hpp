@@ -120,6 +120,9 @@ class ProjectionDaemon {
                 std::chrono::milliseconds poll_interval = std::chrono::milliseconds(500));
   /// Gives up every lease this runtime holds (also done by the destructor).
   void release_leases();
+  /// Deletes ticks every stored projection position has passed (and older than ten minutes, for
+  /// ad-hoc feed readers). run_loop() calls it once a minute; rillflowd too.
+  void prune_ticks();
 
   /// Gives up the lease of one projection (a no-op when not held).
   void release_lease(const std::string& name);

@@ -1,0 +1,76 @@
+// HTTP routing is a pure function of the request and the status snapshot.
+#include "http/routes.hpp"
+
+#include <rillflow/json.hpp>
+
+#include <doctest/doctest.h>
+
+using namespace rillflow;
+
+namespace {
+app::StatusSnapshot healthy() {
+  app::StatusSnapshot s;
+  s.started = s.db_ok = s.schema_ok = true;
+  s.refreshed_at = std::chrono::system_clock::now();
+  app::WorkerView w;
+  w.name = "orders";
+  w.metrics.lag_events = 7;
+  w.owned = true;
+  s.workers.push_back(w);
+  return s;
+}
+http::Response get(const std::string& path, const app::StatusSnapshot& s) {
+  return http::route("GET", path, s, [] { return std::string("rillflow_ready 1\n"); });
+}
+}  // namespace
+
+TEST_CASE("ready_is_200_only_when_database_schema_and_workers_are_fine") {
+  auto s = healthy();
+  CHECK(get("/health/ready", s).status == 200);
+  CHECK(get("/health/live", s).status == 200);
+
+  auto down = s;
+  down.db_ok = false;
+  down.db_error = "connection refused";
+  auto r = get("/health/ready", down);
+  CHECK(r.status == 503);
+  CHECK(parse_json(r.body).at("reason").as_string() == "database unreachable: connection refused");
+  CHECK(get("/health/live", down).status == 200);
+
+  auto drift = s;
+  drift.schema_ok = false;
+  drift.schema_problems = {"migration 2 (projections) is pending"};
+  CHECK(get("/health/ready", drift).body.find("schema not current: migration 2") !=
+        std::string::npos);
+
+  auto stuck = s;
+  stuck.stuck = {"orders"};
+  CHECK(get("/health/ready", stuck).status == 503);
+
+  auto stale = s;
+  stale.refreshed_at -= std::chrono::seconds(30);
+  CHECK(get("/health/ready", stale).body.find("not refreshed") != std::string::npos);
+
+  auto draining = s;
+  draining.draining = true;
+  CHECK(get("/health/ready", draining).body.find("draining") != std::string::npos);
+  auto starting = s;
+  starting.started = false;
+  CHECK(get("/health/ready", starting).status == 503);
+}
+
+TEST_CASE("metrics_status_and_unknown_routes") {
+  const auto s = healthy();
+  auto r = get("/metrics", s);
+  CHECK(r.status == 200);
+  CHECK(r.content_type.find("text/plain; version=0.0.4") == 0);
+  CHECK(r.body == "rillflow_ready 1\n");
+  r = get("/status", s);
+  const auto status = parse_json(r.body);
+  CHECK(status.at("ready").as_bool());
+  CHECK(status.at("projections").at(0).at("name").as_string() == "orders");
+  CHECK(status.at("projections").at(0).at("lag_events").as_int64() == 7);
+  CHECK(get("/health/ready?verbose=1", s).status == 200);
+  CHECK(get("/nope", s).status == 404);
+  CHECK(http::route("POST", "/health/live", s, [] { return std::string(); }).status == 405);
+}
