@@ -62,7 +62,8 @@ std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
     throw PluginError(
         path, std::string("cannot be loaded: ") + (why != nullptr ? why : "unknown dlopen error"));
   }
-  // The ABI version is a data symbol: read before any plugin code runs.
+  // The ABI version is a data symbol: read before any plugin function is called (dlopen has
+  // run the library's static initialisers, as it does for any shared library).
   const auto* abi =
       static_cast<const std::uint32_t*>(dlsym(lib->handle, RILLFLOW_PLUGIN_ABI_SYMBOL));
   if (abi == nullptr) {

@@ -96,10 +96,11 @@ class ProjectionDaemonBuilder;
 ///
 /// Several runtimes (processes) may run the same projections against one database: a lease per
 /// projection (owner = host + pid + random id, expiry, fencing epoch) lets one at a time process
-/// it, and a worker that lost its lease cannot commit. No session-level locks are used, so it
-/// works behind PgBouncer in transaction mode. Admin calls (pause, resume, reset_checkpoint,
-/// DLQ) work without a registered handler. Thread-safe: ticks of different projections may
-/// run on different threads; ticks of one projection are serialized.
+/// it, and a worker that lost its lease cannot commit. No session-level locks are used; behind
+/// PgBouncer in transaction mode, use PgBouncer >= 1.21 with max_prepared_statements set. Admin
+/// calls (pause, resume, reset_checkpoint, DLQ) work without a registered handler. Thread-safe:
+/// ticks of different projections may run on different threads; ticks of one projection are
+/// serialized.
 class ProjectionDaemon {
  public:
   static ProjectionDaemonBuilder builder(Store store);
