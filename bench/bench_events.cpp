@@ -30,6 +30,7 @@
 #include <functional>
 #include <iostream>
 #include <latch>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -596,16 +597,12 @@ int run(const Options& opts) {
   auto events_of = [&](int batch) {
     return std::vector<rillflow::Event>(static_cast<std::size_t>(batch), event);
   };
-  std::vector<std::vector<rillflow::Event>> templates;
-  for (const int b : batch_sizes) templates.push_back(events_of(b));
-  auto templates_for = [&](int batch) -> const std::vector<rillflow::Event>& {
-    const auto it = std::find(batch_sizes.begin(), batch_sizes.end(), batch);
-    return templates[static_cast<std::size_t>(it - batch_sizes.begin())];
-  };
+  std::map<int, std::vector<rillflow::Event>> templates;
+  for (const int b : batch_sizes) templates.emplace(b, events_of(b));
   auto rillflow_append = [&](const rillflow::Store& s) -> AppendFn {
     const auto es = s.events();
-    return [es, &templates_for](int, const rillflow::Uuid& id, int batch) {
-      es.append_stream(id, rillflow::Expected::any(), templates_for(batch));
+    return [es, &templates](int, const rillflow::Uuid& id, int batch) {
+      es.append_stream(id, rillflow::Expected::any(), templates.at(batch));
     };
   };
   std::vector<std::unique_ptr<BaselineWriter>> writers;

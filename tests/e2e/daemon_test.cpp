@@ -8,7 +8,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <csignal>
+#include <filesystem>
+#include <netinet/in.h>
+#include <sys/wait.h>
 #include <set>
 
 using namespace rillflow;
@@ -385,4 +389,48 @@ TEST_CASE("a_drain_that_overruns_its_deadline_exits_1_in_time_and_the_batch_roll
   CHECK(std::chrono::steady_clock::now() - signalled < 1500ms);
   CHECK(contains(d.log(), "drain deadline passed"));
   CHECK(rows_or_zero(db, "c1") == 0);  // the unfinished batch did not commit
+}
+
+TEST_CASE("a_real_prometheus_scrapes_the_rillflow_series") {
+  TestSchema db;
+  const auto config = write_temp("prom.yaml", config_yaml(db, Setup{}));
+  DaemonProcess d(RILLFLOWD_PATH, config, env_for(db));
+  REQUIRE(d.wait_ready());
+  // A free port for Prometheus' own HTTP API.
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int prom_port = ntohs(addr.sin_port);
+  close(sock);
+  const std::string dir = "/tmp/rillflow-e2e-prom-" + std::to_string(getpid());
+  const auto prom_config = write_temp(
+      "prometheus.yml", "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: rillflowd\n"
+                        "    static_configs: [{targets: ['127.0.0.1:" +
+                            std::to_string(d.port()) + "']}]\n");
+  const pid_t prom = fork();
+  if (prom == 0) {
+    const std::string listen = "--web.listen-address=127.0.0.1:" + std::to_string(prom_port);
+    const std::string cfg = "--config.file=" + prom_config;
+    const std::string storage = "--storage.tsdb.path=" + dir;
+    execlp(RILLFLOW_PROMETHEUS, RILLFLOW_PROMETHEUS, cfg.c_str(), storage.c_str(), listen.c_str(),
+           "--log.level=error", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const bool seen = eventually(
+      [&] {
+        const auto r = http_get(prom_port, "/api/v1/query?query=rillflow_ready");
+        return r.status == 200 && contains(r.body, "\"__name__\":\"rillflow_ready\"") &&
+               contains(r.body, "\"1\"]");
+      },
+      60s);
+  CHECK(seen);
+  const auto up = http_get(prom_port, "/api/v1/query?query=up%7Bjob%3D%22rillflowd%22%7D");
+  CHECK(contains(up.body, "\"1\"]"));
+  kill(prom, SIGTERM);
+  waitpid(prom, nullptr, 0);
+  std::filesystem::remove_all(dir);
 }
