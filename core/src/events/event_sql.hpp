@@ -16,7 +16,7 @@ namespace rillflow::events {
 inline constexpr const char* kEnvelopeColumns =
     "e.global_seq, e.stream_id::text, e.stream_seq, e.event_type, e.body::text, e.headers::text, "
     "e.causation_id::text, e.correlation_id::text, "
-    "(extract(epoch from e.created_at) * 1000000)::bigint";
+    "(date_part('epoch', e.created_at) * 1000000)::bigint";  // float8: exact to the microsecond
 
 EventEnvelope envelope_from_row(const pqxx::row& row);
 std::vector<EventEnvelope> envelopes_from(const pqxx::result& result);

@@ -65,9 +65,9 @@ constexpr const char* kNotifySuffix = ", pg_notify($9, $10) is null from ins";
 EventEnvelope envelope_from_row(const pqxx::row& row) {
   EventEnvelope env;
   env.global_seq = row[0].as<std::int64_t>();
-  env.stream_id = parse_uuid(row[1].c_str());
+  env.stream_id = parse_uuid(std::string_view(row[1].c_str(), row[1].size()));
   env.stream_seq = row[2].as<std::int64_t>();
-  env.type = row[3].as<std::string>();
+  env.type.assign(row[3].c_str(), row[3].size());
   env.body = boost::json::parse(std::string_view(row[4].c_str(), row[4].size()));
   const std::string_view headers(row[5].c_str(), row[5].size());
   env.headers = headers == "{}" ? Json(boost::json::object()) : boost::json::parse(headers);

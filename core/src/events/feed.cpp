@@ -7,6 +7,8 @@
 #include "db/sql.hpp"
 #include "events/event_sql.hpp"
 
+#include <algorithm>
+
 namespace rillflow {
 
 namespace {
@@ -36,13 +38,16 @@ returning tick_id
 )sql";
 
 // The batch between two ticks: visible in `to`, not visible in `from`, paged by global_seq.
+// Below xmin(to) a transaction is visible without consulting the snapshot's list (the common
+// case when catching up), so the cheap comparison goes first.
 constexpr const char* kBatchTail = R"sql(
 from {schema}.events e
 where (e.tx_id >= (select pg_snapshot_xmax(snapshot) from {schema}.ticks where tick_id = $1)
        or e.tx_id = any(array(select pg_snapshot_xip(snapshot)
                               from {schema}.ticks where tick_id = $1)))
   and e.tx_id < (select pg_snapshot_xmax(snapshot) from {schema}.ticks where tick_id = $2)
-  and pg_visible_in_snapshot(e.tx_id, (select snapshot from {schema}.ticks where tick_id = $2))
+  and (e.tx_id < (select pg_snapshot_xmin(snapshot) from {schema}.ticks where tick_id = $2)
+       or pg_visible_in_snapshot(e.tx_id, (select snapshot from {schema}.ticks where tick_id = $2)))
   and e.global_seq > $3
 order by e.global_seq
 limit $4
@@ -85,6 +90,8 @@ FeedBatch EventStore::read_feed(FeedPosition position, std::size_t limit) const 
       state_->sql(std::string("select ") + events::kEnvelopeColumns + kBatchTail);
   return db::with_connection(state_->connections(), [&](db::Connection& conn) {
     FeedBatch out;
+    out.events.reserve(std::min<std::size_t>(limit, 10000));
+    out.positions.reserve(out.events.capacity());
     FeedPosition pos = position;
     while (out.events.size() < limit) {
       if (pos.to_tick == 0) {
