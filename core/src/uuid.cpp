@@ -44,6 +44,13 @@ Json parse_json(std::string_view text) {
   return value;
 }
 
+namespace detail {
+void throw_json_conversion(const char* type_name, const std::exception& cause) {
+  throw Error(ErrorCode::kInvalidArgument,
+              std::string("JSON value does not convert to ") + type_name + ": " + cause.what());
+}
+}  // namespace detail
+
 const char* version() noexcept {
   return RILLFLOW_VERSION_STRING;
 }

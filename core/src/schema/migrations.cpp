@@ -62,12 +62,39 @@ create table {schema}.ticks (
 insert into {schema}.ticks (tick_id, snapshot) values (0, pg_current_snapshot());
 )sql";
 
-const std::array<Migration, 1> kMigrations{{
+// Documents: JSONB per (collection, id) with an optimistic version starting at 1, soft delete,
+// and aggregate snapshots (one per stream, the real folded state at `version`). The GIN index
+// uses jsonb_path_ops: the query DSL filters equality with containment (@>), which it serves.
+constexpr std::string_view kDocuments = R"sql(create table {schema}.docs (
+  collection text not null,
+  id uuid not null,
+  doc jsonb not null,
+  version bigint not null check (version >= 1),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  deleted_at timestamptz,
+  constraint docs_pkey primary key (collection, id)
+);
+create index docs_doc_gin_idx on {schema}.docs using gin (doc jsonb_path_ops);
+create table {schema}.snapshots (
+  stream_id uuid not null,
+  version bigint not null check (version >= 1),
+  body jsonb not null,
+  created_at timestamptz not null default now(),
+  constraint snapshots_pkey primary key (stream_id)
+);
+)sql";
+
+const std::array<Migration, 2> kMigrations{{
     {1,
      "events",
      kEvents,
      {"streams", "events", "events_pkey", "events_stream_seq_key", "events_tx_id_idx",
       "idempotency_keys", "stream_aliases", "ticks"}},
+    {2,
+     "documents",
+     kDocuments,
+     {"docs", "docs_pkey", "docs_doc_gin_idx", "snapshots", "snapshots_pkey"}},
 }};
 
 }  // namespace
