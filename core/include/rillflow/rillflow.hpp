@@ -7,6 +7,7 @@
 #include <rillflow/docs/document_collection.hpp>
 #include <rillflow/docs/document_query_context.hpp>
 #include <rillflow/docs/document_store.hpp>
+#include <rillflow/docs/index_advisor.hpp>
 #include <rillflow/docs/predicate.hpp>
 #include <rillflow/docs/query.hpp>
 #include <rillflow/docs/session.hpp>

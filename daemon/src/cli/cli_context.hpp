@@ -39,5 +39,6 @@ void print_json(const Json& value);
 
 void add_schema_commands(CLI::App& app, Context& ctx);
 void add_event_commands(CLI::App& app, Context& ctx);
+void add_doc_commands(CLI::App& app, Context& ctx);
 
 }  // namespace rillflow::cli

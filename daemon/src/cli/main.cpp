@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
 
   rillflow::cli::add_schema_commands(app, ctx);
   rillflow::cli::add_event_commands(app, ctx);
+  rillflow::cli::add_doc_commands(app, ctx);
 
   try {
     app.parse(argc, argv);
