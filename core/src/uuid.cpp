@@ -7,6 +7,10 @@
 #include <boost/uuid/string_generator.hpp>
 #include <boost/uuid/uuid_io.hpp>
 
+#include <cxxabi.h>
+
+#include <cstdlib>
+
 namespace rillflow {
 
 Uuid new_uuid() {
@@ -46,8 +50,12 @@ Json parse_json(std::string_view text) {
 
 namespace detail {
 void throw_json_conversion(const char* type_name, const std::exception& cause) {
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(type_name, nullptr, nullptr, &status);
+  const std::string name = status == 0 && demangled != nullptr ? demangled : type_name;
+  std::free(demangled);
   throw Error(ErrorCode::kInvalidArgument,
-              std::string("JSON value does not convert to ") + type_name + ": " + cause.what());
+              "JSON value does not convert to " + name + ": " + cause.what());
 }
 }  // namespace detail
 

@@ -5,8 +5,23 @@
 #include "docs/query_sql.hpp"
 
 #include <doctest/doctest.h>
+#include <boost/describe.hpp>
 
 using namespace rillflow;
+
+namespace unit_docs {
+struct Address {
+  std::string city;
+};
+BOOST_DESCRIBE_STRUCT(Address, (), (city))
+struct Person {
+  std::string name;
+  int age = 7;
+  Address address;
+  std::vector<int> scores;
+};
+BOOST_DESCRIBE_STRUCT(Person, (), (name, age, address, scores))
+}  // namespace unit_docs
 
 namespace {
 std::vector<std::string> texts(std::string_view path) {
@@ -81,4 +96,23 @@ TEST_CASE("compiled_sql_depends_only_on_the_query_shape") {
       docs::compile_select(state, DocumentQueryContext("c").limit(5), docs_detail::Fetch::kFirst);
   CHECK(first.sql.find(" limit ") == first.sql.rfind(" limit "));  // exactly one LIMIT
   CHECK(first.params.back() == "1");
+}
+
+TEST_CASE("described_structs_convert_leniently_so_stored_documents_survive_type_changes") {
+  using unit_docs::Person;
+  const auto p = json_to<Person>(
+      parse_json(R"({"name":"Ada","address":{"city":"Oslo","zip":"0150"},"extra":1})"));
+  CHECK(p.name == "Ada");
+  CHECK(p.age == 7);  // missing: the member's default
+  CHECK(p.address.city == "Oslo");
+  CHECK(p.scores.empty());
+  CHECK(json_from(p).at("address").at("city") == "Oslo");
+  try {
+    json_to<Person>(parse_json(R"({"name": 5})"));
+    FAIL("expected an Error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::kInvalidArgument);
+    CHECK(std::string(e.what()).find("std::") != std::string::npos);  // demangled type name
+  }
+  CHECK_THROWS_AS(json_to<Person>(Json(3)), Error);
 }
