@@ -34,11 +34,11 @@ void add_id_options(CLI::App* cmd, DocArgs& args) {
 }
 
 // soft-delete and restore differ only in the call and the word printed.
-void add_delete_toggle(CLI::App* docs, Context& ctx, const char* name, const char* help,
+void add_delete_toggle(CLI::App* parent, Context& ctx, const char* name, const char* help,
                        bool deleting) {
   static DocArgs args[2];
   auto& a = args[deleting ? 0 : 1];
-  auto* cmd = docs->add_subcommand(name, help);
+  auto* cmd = parent->add_subcommand(name, help);
   add_id_options(cmd, a);
   cmd->callback([&ctx, &a, deleting] {
     ctx.run = [&ctx, &a, deleting] {
