@@ -122,15 +122,8 @@ class DocumentStore {
     DocumentQueryContext ctx;
     if constexpr (Document<R>) ctx.from<R>();
     compiled.configure(ctx);
-    auto rows = docs_detail::fetch(*state_, ctx, docs_detail::Fetch::kAll, true);
-    if constexpr (std::is_same_v<R, Json>) {
-      return rows;
-    } else {
-      std::vector<R> out;
-      out.reserve(rows.size());
-      for (const auto& row : rows) out.push_back(json_to<R>(row));
-      return out;
-    }
+    return docs_detail::rows_as<R>(
+        docs_detail::fetch(*state_, ctx, docs_detail::Fetch::kAll, true));
   }
 
   // Untyped: the collection is named at run time, documents are Json.

@@ -58,7 +58,8 @@ class DocumentQuery {
   /// Every matching row, in order.
   template <class R = T>
   std::vector<R> fetch_all() const {
-    return convert<R>(docs_detail::fetch(*state_, ctx_, docs_detail::Fetch::kAll, false));
+    return docs_detail::rows_as<R>(
+        docs_detail::fetch(*state_, ctx_, docs_detail::Fetch::kAll, false));
   }
   /// Exactly one row: DocNotFound when none matches, Error (kInvalidArgument) when several do.
   template <class R = T>
@@ -88,18 +89,6 @@ class DocumentQuery {
   const DocumentQueryContext& context() const noexcept { return ctx_; }
 
  private:
-  template <class R>
-  static std::vector<R> convert(std::vector<Json> rows) {
-    if constexpr (std::is_same_v<R, Json>) {
-      return rows;
-    } else {
-      std::vector<R> out;
-      out.reserve(rows.size());
-      for (const auto& row : rows) out.push_back(json_to<R>(row));
-      return out;
-    }
-  }
-
   std::shared_ptr<const detail::StoreState> state_;
   DocumentQueryContext ctx_;
 };

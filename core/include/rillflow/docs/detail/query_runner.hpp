@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace rillflow::docs_detail {
@@ -23,6 +24,19 @@ std::vector<Json> fetch(const detail::StoreState& state, const DocumentQueryCont
                         Fetch mode, bool prepared);
 /// Number of documents the filters match (order and paging ignored).
 std::int64_t count(const detail::StoreState& state, const DocumentQueryContext& query);
+/// Rows as R (Json passes through; anything else through json_to).
+template <class R>
+std::vector<R> rows_as(std::vector<Json> rows) {
+  if constexpr (std::is_same_v<R, Json>) {
+    return rows;
+  } else {
+    std::vector<R> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) out.push_back(json_to<R>(row));
+    return out;
+  }
+}
+
 /// DocNotFound (none) or Error kInvalidArgument (more than one) for fetch_one/fetch_optional.
 [[noreturn]] void throw_not_exactly_one(const DocumentQueryContext& query, std::size_t found);
 
