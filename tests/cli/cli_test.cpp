@@ -31,12 +31,16 @@ TEST_CASE("cli_usage_errors_exit_2_and_help_is_complete") {
   CHECK(util::run_process({RILLFLOW_CLI_PATH}).exit_code == 2);
   r = util::run_process({RILLFLOW_CLI_PATH, "--help"});
   CHECK(r.exit_code == 0);
-  for (const char* cmd : {"schema-plan", "schema-sync", "health", "streams", "events",
+  for (const char* cmd : {"schema-plan", "schema-sync", "health", "streams", "events", "docs",
                           "--database-url", "--schema"}) {
     CHECK(contains(r.output, cmd));
   }
   r = util::run_process({RILLFLOW_CLI_PATH, "events", "--help"});
   for (const char* cmd : {"append", "read", "tail"}) CHECK(contains(r.output, cmd));
+  r = util::run_process({RILLFLOW_CLI_PATH, "docs", "--help"});
+  for (const char* cmd : {"get", "soft-delete", "restore", "index-advisor"}) {
+    CHECK(contains(r.output, cmd));
+  }
   CHECK(util::run_process({RILLFLOW_CLI_PATH, "events", "append", "--help"}).exit_code == 0);
   CHECK(util::run_process({RILLFLOW_CLI_PATH, "--version"}).exit_code == 0);
 }

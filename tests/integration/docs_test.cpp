@@ -154,7 +154,7 @@ TEST_CASE("patch_changes_only_the_named_paths_and_creates_missing_parents") {
   const auto id = new_uuid();
   docs.put("people", id,
            parse_json(R"({"profile":{"name":"Alice","age":30},"tags":["a","b"],"x":1})"));
-  CHECK(docs.patch_fields("people", id, 1, {{"profile.name", Json("Alicia")}}) == 2);
+  CHECK(docs.patch("people", id, 1, "profile.name", Json("Alicia")) == 2);
   auto doc = docs.get("people", id)->doc;
   CHECK(doc == parse_json(R"({"profile":{"name":"Alicia","age":30},"tags":["a","b"],"x":1})"));
 

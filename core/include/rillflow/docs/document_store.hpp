@@ -142,6 +142,10 @@ class DocumentStore {
   std::int64_t patch_fields(std::string_view collection, const Uuid& id,
                             std::optional<std::int64_t> expected,
                             std::vector<FieldUpdate> fields) const;
+  std::int64_t patch(std::string_view collection, const Uuid& id,
+                     std::optional<std::int64_t> expected, std::string path, Json value) const {
+    return patch_fields(collection, id, expected, {{std::move(path), std::move(value)}});
+  }
   bool remove(std::string_view collection, const Uuid& id,
               std::optional<std::int64_t> expected = std::nullopt) const;
   std::int64_t soft_delete(std::string_view collection, const Uuid& id) const;
