@@ -46,6 +46,7 @@ bool Error::retryable() const noexcept {
     case ErrorCode::kConnection:
     case ErrorCode::kTimeout:
     case ErrorCode::kVersionConflict:
+    case ErrorCode::kDocVersionConflict:
       return true;
     case ErrorCode::kDatabase:
       // serialization_failure, deadlock_detected, lock_not_available
@@ -74,6 +75,24 @@ IdempotencyConflict::IdempotencyConflict(std::string stream_id, std::string key)
                 " was already used for a different append (use a new key for new events)"),
       stream_id_(std::move(stream_id)),
       key_(std::move(key)) {}
+
+DocVersionConflict::DocVersionConflict(std::string collection, std::string id,
+                                       std::int64_t expected, std::int64_t actual)
+    : Error(ErrorCode::kDocVersionConflict,
+            "version conflict on document " + collection + "/" + id + ": expected version " +
+                std::to_string(expected) + ", actual version " + std::to_string(actual) +
+                " (reload the document and retry)"),
+      collection_(std::move(collection)),
+      id_(std::move(id)),
+      expected_(expected),
+      actual_(actual) {}
+
+DocNotFound::DocNotFound(std::string collection, std::string id)
+    : Error(ErrorCode::kDocNotFound,
+            id.empty() ? "no document in collection " + collection + " matched the query"
+                       : "document " + collection + "/" + id + " not found"),
+      collection_(std::move(collection)),
+      id_(std::move(id)) {}
 
 ConfigError::ConfigError(std::string key_path, const std::string& message)
     : Error(ErrorCode::kConfig, key_path.empty() ? message : key_path + ": " + message),

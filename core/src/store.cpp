@@ -26,6 +26,13 @@ Store Store::connect(std::string url) {
 
 Store StoreBuilder::build() const {
   validate_identifier(options_.schema, "schema name");
+  if (options_.session_defaults.idempotency_key) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "session_defaults cannot carry an idempotency key (keys are per append)");
+  }
+  if (options_.session_defaults.headers && !options_.session_defaults.headers->is_object()) {
+    throw Error(ErrorCode::kInvalidArgument, "session_defaults headers must be a JSON object");
+  }
   if (!options_.notify_channel.empty())
     validate_identifier(options_.notify_channel, "notify channel");
   auto info = db::ConnInfo::parse(url_);
@@ -54,6 +61,10 @@ Store StoreBuilder::build() const {
 
 EventStore Store::events() const {
   return EventStore(state_);
+}
+
+DocumentStore Store::docs() const {
+  return DocumentStore(state_);
 }
 
 SchemaManager Store::schema() const {

@@ -6,6 +6,10 @@
 #include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/uuid_io.hpp>
 
+#include <cxxabi.h>
+
+#include <cstdlib>
+
 namespace rillflow {
 
 Uuid new_uuid() {
@@ -57,6 +61,17 @@ Json parse_json(std::string_view text) {
   }
   return value;
 }
+
+namespace detail {
+void throw_json_conversion(const char* type_name, const std::exception& cause) {
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(type_name, nullptr, nullptr, &status);
+  const std::string name = status == 0 && demangled != nullptr ? demangled : type_name;
+  std::free(demangled);
+  throw Error(ErrorCode::kInvalidArgument,
+              "JSON value does not convert to " + name + ": " + cause.what());
+}
+}  // namespace detail
 
 const char* version() noexcept {
   return RILLFLOW_VERSION_STRING;

@@ -1,4 +1,5 @@
 // The rillflow CLI binary, run as a user would run it, against the test cluster.
+#include "docs/query_sql.hpp"
 #include "support/test_db.hpp"
 #include "util/process.hpp"
 
@@ -33,12 +34,16 @@ TEST_CASE("cli_usage_errors_exit_2_and_help_is_complete") {
   CHECK(util::run_process({RILLFLOW_CLI_PATH}).exit_code == 2);
   r = util::run_process({RILLFLOW_CLI_PATH, "--help"});
   CHECK(r.exit_code == 0);
-  for (const char* cmd : {"schema-plan", "schema-sync", "health", "streams", "events",
+  for (const char* cmd : {"schema-plan", "schema-sync", "health", "streams", "events", "docs",
                           "--database-url", "--schema"}) {
     CHECK(contains(r.output, cmd));
   }
   r = util::run_process({RILLFLOW_CLI_PATH, "events", "--help"});
   for (const char* cmd : {"append", "read", "tail"}) CHECK(contains(r.output, cmd));
+  r = util::run_process({RILLFLOW_CLI_PATH, "docs", "--help"});
+  for (const char* cmd : {"get", "soft-delete", "restore", "index-advisor"}) {
+    CHECK(contains(r.output, cmd));
+  }
   CHECK(util::run_process({RILLFLOW_CLI_PATH, "events", "append", "--help"}).exit_code == 0);
   CHECK(util::run_process({RILLFLOW_CLI_PATH, "--version"}).exit_code == 0);
 }
@@ -229,4 +234,93 @@ TEST_CASE("cli_reports_config_and_plugin_errors_clearly") {
             .exit_code == 0);
   std::remove(bad_key.c_str());
   std::remove(missing.c_str());
+}
+
+TEST_CASE("cli_docs_get_soft_delete_and_restore_a_document") {
+  TestSchema db;
+  const auto docs = db.store().docs();
+  const auto id = new_uuid();
+  docs.put("customers", id, parse_json(R"({"email":"a@x"})"));
+  auto r = cli(db, {"docs", "get", to_string(id)});
+  CHECK(r.exit_code == 0);
+  CHECK(parse_json(r.output) == parse_json(R"({"email":"a@x"})"));
+  r = cli(db, {"docs", "soft-delete", to_string(id)});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "soft-deleted customers/" + to_string(id) + " (version 2)"));
+  CHECK_FALSE(docs.get("customers", id).has_value());
+  r = cli(db, {"docs", "get", to_string(id)});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "doc_not_found"));
+  r = cli(db, {"--json", "docs", "get", to_string(id), "--include-deleted"});
+  CHECK(r.exit_code == 0);
+  CHECK(parse_json(r.output).at("deleted") == true);
+  r = cli(db, {"docs", "restore", to_string(id), "--collection", "customers"});
+  CHECK(r.exit_code == 0);
+  CHECK(docs.get("customers", id)->version == 3);
+
+  // The same id in two collections: the CLI asks which one.
+  docs.put("orders", id, parse_json(R"({"total":1})"));
+  r = cli(db, {"docs", "get", to_string(id)});
+  CHECK(r.exit_code == 2);
+  CHECK(contains(r.output, "customers, orders"));
+  r = cli(db, {"--json", "docs", "get", to_string(id), "-c", "orders"});
+  CHECK(r.exit_code == 0);
+  CHECK(parse_json(r.output).at("doc") == parse_json(R"({"total":1})"));
+  CHECK(cli(db, {"docs", "get", to_string(new_uuid())}).exit_code == 1);
+  CHECK(cli(db, {"docs", "get", "not-a-uuid"}).exit_code == 1);
+}
+
+TEST_CASE("cli_index_advisor_prints_ddl_that_runs_and_that_dsl_queries_use") {
+  TestSchema db;
+  std::vector<std::pair<Uuid, Json>> batch;
+  for (int i = 0; i < 300; ++i) {
+    batch.emplace_back(
+        new_uuid(), boost::json::object{{"age", i % 90},
+                                        {"email", "u" + std::to_string(i)},
+                                        {"tags", boost::json::array{"t" + std::to_string(i % 7)}}});
+  }
+  db.store().docs().put_many("customers", batch);
+
+  auto btree = cli(db, {"docs", "index-advisor", "--field", "age"});
+  REQUIRE(btree.exit_code == 0);
+  CHECK(contains(btree.output, "create index if not exists"));
+  auto gin = cli(db, {"docs", "index-advisor", "--gin", "--field", "tags", "-c", "customers"});
+  REQUIRE(gin.exit_code == 0);
+  auto odd = cli(db, {"docs", "index-advisor", "--field", R"(we'ird"{,}\.x)", "-c", "o'k"});
+  REQUIRE(odd.exit_code == 0);
+  auto conn = db.raw();
+  pqxx::nontransaction txn(conn);
+  for (const auto* ddl : {&btree.output, &gin.output, &odd.output}) {
+    txn.exec(*ddl);  // runs as printed
+    txn.exec(*ddl);  // and again (if not exists)
+  }
+  txn.exec("analyze \"" + db.name() + "\".docs");
+  txn.exec("set enable_seqscan = off");
+
+  // The planner matches the DSL's own SQL (bound path and value) against the printed index.
+  detail::StoreState state;
+  state.quoted_schema = "\"" + db.name() + "\"";
+  auto plan_of = [&](const DocumentQueryContext& q) {
+    const auto compiled = docs::compile_select(state, q, docs_detail::Fetch::kAll);
+    txn.exec("deallocate all");
+    txn.exec("prepare q as " + compiled.sql);
+    std::string args;
+    for (const auto& p : compiled.params) args += (args.empty() ? "" : ", ") + txn.quote(p);
+    std::string plan;
+    for (const auto& row : txn.exec("explain execute q(" + args + ")")) {
+      plan += row[0].as<std::string>() + "\n";
+    }
+    return plan;
+  };
+  const auto index_of = [](const std::string& ddl) {
+    const auto start = ddl.find('"') + 1;
+    return ddl.substr(start, ddl.find('"', start) - start);
+  };
+  DocumentQueryContext range("customers");
+  range.filter(Predicate::gt("age", 80));
+  CHECK(contains(plan_of(range), index_of(btree.output)));
+  DocumentQueryContext tagged("customers");
+  tagged.filter(Predicate::contains("tags", boost::json::array{"t3"}));
+  CHECK(contains(plan_of(tagged), index_of(gin.output)));
+  CHECK(cli(db, {"docs", "index-advisor", "--field", "a..b"}).exit_code == 1);
 }

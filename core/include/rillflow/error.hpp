@@ -78,6 +78,37 @@ class IdempotencyConflict : public Error {
   std::string key_;
 };
 
+/// A document write named an expected version the document does not have.
+class DocVersionConflict : public Error {
+ public:
+  DocVersionConflict(std::string collection, std::string id, std::int64_t expected,
+                     std::int64_t actual);
+  const std::string& collection() const noexcept { return collection_; }
+  const std::string& id() const noexcept { return id_; }
+  /// The version the write expected (0: the document must not exist yet).
+  std::int64_t expected() const noexcept { return expected_; }
+  /// The document's version when the write was rejected.
+  std::int64_t actual() const noexcept { return actual_; }
+
+ private:
+  std::string collection_;
+  std::string id_;
+  std::int64_t expected_;
+  std::int64_t actual_;
+};
+
+/// A write or a required read named a document that does not exist (or is soft-deleted).
+class DocNotFound : public Error {
+ public:
+  DocNotFound(std::string collection, std::string id);
+  const std::string& collection() const noexcept { return collection_; }
+  const std::string& id() const noexcept { return id_; }
+
+ private:
+  std::string collection_;
+  std::string id_;
+};
+
 /// PostgreSQL is unreachable or the connection dropped. The message names host and port,
 /// never the password.
 class ConnectionError : public Error {

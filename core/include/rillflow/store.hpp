@@ -1,5 +1,6 @@
 #pragma once
 
+#include <rillflow/docs/document_store.hpp>
 #include <rillflow/events/event_store.hpp>
 #include <rillflow/fwd.hpp>
 #include <rillflow/schema/schema_manager.hpp>
@@ -23,6 +24,11 @@ struct StoreOptions {
   /// LISTEN/NOTIFY channel appends notify once per transaction; empty disables NOTIFY.
   std::string notify_channel = "rillflow_events";
   std::string application_name = "rillflow";
+  /// Metadata every session's event appends carry unless the session overrides it
+  /// (headers, causation_id, correlation_id; an idempotency key here is rejected).
+  AppendOptions session_defaults;
+  /// Session appends also take a transaction-scoped advisory lock per stream.
+  bool session_advisory_locks = false;
 };
 
 /// The entry point: a PostgreSQL connection pool plus the schema Rillflow's tables live in.
@@ -37,7 +43,11 @@ class Store {
   static Store connect(std::string url);
 
   EventStore events() const;
+  DocumentStore docs() const;
   SchemaManager schema() const;
+  /// A unit of work (identity map, staged documents, events and aggregate commits, one
+  /// transaction at save_changes). See docs/session.hpp.
+  DocumentSession session() const;
 
   /// The stream id for a human-friendly alias such as "orders:42", created on first use.
   /// Race-safe: concurrent first calls get the same id.
@@ -53,6 +63,8 @@ class Store {
   std::string describe_target() const;
 
   explicit Store(std::shared_ptr<const detail::StoreState> state) : state_(std::move(state)) {}
+  /// The shared internals (for Rillflow's own components such as AggregateRepository).
+  const std::shared_ptr<const detail::StoreState>& shared_state() const noexcept { return state_; }
 
  private:
   friend struct detail::StoreAccess;
@@ -88,6 +100,16 @@ class StoreBuilder {
   /// NOTIFY channel for appends (default "rillflow_events"); "" turns NOTIFY off.
   StoreBuilder& notify_channel(std::string channel) {
     options_.notify_channel = std::move(channel);
+    return *this;
+  }
+  /// Headers, causation and correlation ids every session append carries by default.
+  StoreBuilder& session_defaults(AppendOptions defaults) {
+    options_.session_defaults = std::move(defaults);
+    return *this;
+  }
+  /// Session appends also take a transaction-scoped advisory lock per stream (default off).
+  StoreBuilder& session_advisory_locks(bool on) {
+    options_.session_advisory_locks = on;
     return *this;
   }
   StoreBuilder& application_name(std::string name) {

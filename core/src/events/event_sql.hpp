@@ -8,6 +8,7 @@
 
 #include <pqxx/pqxx>
 
+#include <optional>
 #include <vector>
 
 namespace rillflow::events {
@@ -20,6 +21,13 @@ inline constexpr const char* kEnvelopeColumns =
 
 EventEnvelope envelope_from_row(const pqxx::row& row);
 std::vector<EventEnvelope> envelopes_from(const pqxx::result& result);
+
+/// Events of one stream with stream_seq >= from_version, in order, read by the caller's
+/// transaction (so a session or an aggregate commit sees its own appends).
+std::vector<EventEnvelope> read_stream_in(pqxx::transaction_base& txn, db::Connection& conn,
+                                          const detail::StoreState& state, const Uuid& stream_id,
+                                          std::int64_t from_version,
+                                          std::optional<std::int64_t> limit);
 
 /// Appends inside the caller's transaction (sessions reuse this). Throws VersionConflict,
 /// IdempotencyConflict, or rillflow::Error (kInvalidArgument) for bad input.

@@ -85,6 +85,17 @@ std::vector<EventEnvelope> envelopes_from(const pqxx::result& result) {
   return out;
 }
 
+std::vector<EventEnvelope> read_stream_in(pqxx::transaction_base& txn, db::Connection& conn,
+                                          const detail::StoreState& state, const Uuid& stream_id,
+                                          std::int64_t from_version,
+                                          std::optional<std::int64_t> limit) {
+  const std::string sql = state.sql(std::string("select ") + kEnvelopeColumns +
+                                    " from {schema}.events e where e.stream_id = $1::uuid and "
+                                    "e.stream_seq >= $2 order by e.stream_seq limit $3");
+  return envelopes_from(
+      txn.exec_prepared(conn.prepared(sql), to_string(stream_id), from_version, limit));
+}
+
 AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::StoreState& state,
                        const Uuid& stream_id, const Expected& expected,
                        const std::vector<Event>& events, const AppendOptions& options,
@@ -201,14 +212,10 @@ AppendResult EventStore::append_with(const Uuid& stream_id, Expected expected,
 }
 
 std::vector<EventEnvelope> EventStore::read_stream(const Uuid& stream_id, StreamRead range) const {
-  const std::string sql = state_->sql(std::string("select ") + events::kEnvelopeColumns +
-                                      " from {schema}.events e where e.stream_id = $1::uuid and "
-                                      "e.stream_seq >= $2 order by e.stream_seq limit $3");
   std::optional<std::int64_t> limit;
   if (range.limit) limit = static_cast<std::int64_t>(*range.limit);
   return db::without_transaction(state_->connections(), [&](auto& txn, db::Connection& conn) {
-    return events::envelopes_from(
-        txn.exec_prepared(conn.prepared(sql), to_string(stream_id), range.from_version, limit));
+    return events::read_stream_in(txn, conn, *state_, stream_id, range.from_version, limit);
   });
 }
 

@@ -104,7 +104,30 @@ create table {schema}.daemon_nodes (
 );
 )sql";
 
-const std::array<Migration, 2> kMigrations{{
+// Documents: JSONB per (collection, id) with an optimistic version starting at 1, soft delete,
+// and aggregate snapshots (one per stream, the real folded state at `version`). The GIN index
+// uses jsonb_path_ops: the query DSL filters equality with containment (@>), which it serves.
+constexpr std::string_view kDocuments = R"sql(create table {schema}.docs (
+  collection text not null,
+  id uuid not null,
+  doc jsonb not null,
+  version bigint not null check (version >= 1),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  deleted_at timestamptz,
+  constraint docs_pkey primary key (collection, id)
+);
+create index docs_doc_gin_idx on {schema}.docs using gin (doc jsonb_path_ops);
+create table {schema}.snapshots (
+  stream_id uuid not null,
+  version bigint not null check (version >= 1),
+  body jsonb not null,
+  created_at timestamptz not null default now(),
+  constraint snapshots_pkey primary key (stream_id)
+);
+)sql";
+
+const std::array<Migration, 3> kMigrations{{
     {1,
      "events",
      kEvents,
@@ -114,6 +137,10 @@ const std::array<Migration, 2> kMigrations{{
      "projections",
      kProjections,
      {"projections", "projection_dlq", "projection_dlq_projection_idx", "daemon_nodes"}},
+    {3,
+     "documents",
+     kDocuments,
+     {"docs", "docs_pkey", "docs_doc_gin_idx", "snapshots", "snapshots_pkey"}},
 }};
 
 }  // namespace

@@ -1,0 +1,129 @@
+#include <rillflow/docs/session.hpp>
+#include <rillflow/error.hpp>
+#include <rillflow/store.hpp>
+
+#include "aggregates/aggregate_sql.hpp"
+#include "db/sql.hpp"
+#include "docs/document_sql.hpp"
+
+namespace rillflow {
+
+DocumentSession::DocumentSession(std::shared_ptr<const detail::StoreState> state)
+    : state_(std::move(state)) {}
+
+DocumentSession Store::session() const {
+  return DocumentSession(state_);
+}
+
+std::optional<Json> DocumentSession::load(std::string_view collection, const Uuid& id) {
+  docs::validate_collection(collection);
+  Key key{std::string(collection), id};
+  if (const auto staged = documents_.find(key); staged != documents_.end()) {
+    return staged->second.doc;
+  }
+  auto tracked = identity_.find(key);
+  if (tracked == identity_.end()) {
+    const auto row = DocumentStore(state_).get_any(collection, id);
+    Tracked t;
+    if (row) {
+      t.version = row->version;
+      if (!row->deleted) t.doc = row->doc;
+    }
+    tracked = identity_.emplace(std::move(key), std::move(t)).first;
+  }
+  return tracked->second.doc;
+}
+
+void DocumentSession::store(std::string_view collection, const Uuid& id, Json doc) {
+  docs::validate_collection(collection);
+  documents_[Key{std::string(collection), id}] = Staged{std::move(doc)};
+}
+
+void DocumentSession::remove(std::string_view collection, const Uuid& id) {
+  docs::validate_collection(collection);
+  documents_[Key{std::string(collection), id}] = Staged{std::nullopt};
+}
+
+void DocumentSession::enqueue_event(const Uuid& stream_id, Expected expected, Event event) {
+  std::vector<Event> events;
+  events.push_back(std::move(event));
+  enqueue_events(stream_id, expected, std::move(events));
+}
+
+void DocumentSession::enqueue_events(const Uuid& stream_id, Expected expected,
+                                     std::vector<Event> events) {
+  aggregates_detail::CommitRequest r;
+  r.stream_id = stream_id;
+  r.expected = expected;
+  r.events = std::move(events);
+  stage_commit(std::move(r));
+}
+
+void DocumentSession::stage_commit(aggregates_detail::CommitRequest request) {
+  if (request.events.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "an append needs at least one event");
+  }
+  commits_.push_back(std::move(request));
+}
+
+std::optional<std::int64_t> DocumentSession::tracked_version(std::string_view collection,
+                                                             const Uuid& id) const {
+  const auto it = identity_.find(Key{std::string(collection), id});
+  if (it == identity_.end()) return std::nullopt;
+  return it->second.version;
+}
+
+void DocumentSession::discard_changes() {
+  documents_.clear();
+  commits_.clear();
+}
+
+std::vector<AppendResult> DocumentSession::save_changes() {
+  if (!has_changes()) return {};
+  const auto& options = state_->options;
+  // Versions written, applied to the identity map only once the transaction committed.
+  std::vector<std::pair<Key, std::int64_t>> written;
+  auto appends =
+      db::in_transaction(state_->connections(), [&](pqxx::work& txn, db::Connection& conn) {
+        written.clear();
+        for (const auto& [key, staged] : documents_) {
+          // Loaded documents are written only at the version they were loaded at.
+          std::optional<std::int64_t> expected;
+          if (const auto t = identity_.find(key); t != identity_.end())
+            expected = t->second.version;
+          const auto& [collection, id] = key;
+          if (staged.doc) {
+            written.emplace_back(
+                key, docs::put_in(txn, conn, *state_, collection, id, *staged.doc, expected));
+          } else {
+            if (expected && *expected > 0) {
+              docs::remove_in(txn, conn, *state_, collection, id, expected);
+            } else if (expected) {
+              // Loaded as absent: it must still be absent.
+              if (const auto row = docs::select_in(txn, conn, *state_, collection, id, false)) {
+                throw DocVersionConflict(collection, to_string(id), 0, row->version);
+              }
+            } else {
+              docs::remove_in(txn, conn, *state_, collection, id, std::nullopt);
+            }
+            written.emplace_back(key, 0);
+          }
+        }
+        std::vector<AppendResult> out;
+        out.reserve(commits_.size());
+        for (const auto& request : commits_) {
+          out.push_back(aggregates::commit_in(txn, conn, *state_, request, options.session_defaults,
+                                              options.session_advisory_locks));
+        }
+        return out;
+      });
+  for (auto& [key, version] : written) {
+    auto& t = identity_[key];
+    t.version = version;
+    t.doc = version > 0 ? documents_.at(key).doc : std::nullopt;
+  }
+  discard_changes();
+  return appends;
+}
+
+}  // namespace rillflow
