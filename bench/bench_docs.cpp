@@ -137,14 +137,9 @@ class RawConnection {
 int main(int argc, char** argv) try {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const std::size_t n = quick ? 300 : 3000;
-  std::optional<rillflow::EmbeddedPostgres> embedded;
-  std::string url;
-  if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env != '\0') {
-    url = env;
-  } else {
-    embedded = rillflow::EmbeddedPostgres::start();
-    url = embedded->url();
-  }
+  // $DATABASE_URL, or an embedded PostgreSQL for the length of the run.
+  const auto db = rillflow::LocalDatabase::from_env();
+  const std::string& url = db.url();
   const std::string schema = "bench_docs";
   RawConnection raw(url);
   raw.run(nullptr, "drop schema if exists " + schema + " cascade", {});

@@ -51,14 +51,9 @@ BOOST_DESCRIBE_STRUCT(VisitCounter, (), (total, seen))  // snapshots need the JS
 // snippet:end
 
 int main() try {
-  std::optional<rillflow::EmbeddedPostgres> embedded;
-  std::string url;
-  if (const char* env = std::getenv("DATABASE_URL"); env != nullptr && *env != '\0') {
-    url = env;
-  } else {
-    embedded = rillflow::EmbeddedPostgres::start();
-    url = embedded->url();
-  }
+  // $DATABASE_URL, or an embedded PostgreSQL for the length of the run.
+  const auto db = rillflow::LocalDatabase::from_env();
+  const std::string& url = db.url();
   // snippet:store
   rillflow::AppendOptions defaults;
   defaults.headers = boost::json::object{{"source", "api"}};

@@ -5,14 +5,14 @@
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 #include <csignal>
 #include <filesystem>
-#include <netinet/in.h>
-#include <sys/wait.h>
 #include <set>
 
 using namespace rillflow;
@@ -407,10 +407,11 @@ TEST_CASE("a_real_prometheus_scrapes_the_rillflow_series") {
   const int prom_port = ntohs(addr.sin_port);
   close(sock);
   const std::string dir = "/tmp/rillflow-e2e-prom-" + std::to_string(getpid());
-  const auto prom_config = write_temp(
-      "prometheus.yml", "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: rillflowd\n"
-                        "    static_configs: [{targets: ['127.0.0.1:" +
-                            std::to_string(d.port()) + "']}]\n");
+  const auto prom_config =
+      write_temp("prometheus.yml",
+                 "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: rillflowd\n"
+                 "    static_configs: [{targets: ['127.0.0.1:" +
+                     std::to_string(d.port()) + "']}]\n");
   const pid_t prom = fork();
   if (prom == 0) {
     const std::string listen = "--web.listen-address=127.0.0.1:" + std::to_string(prom_port);

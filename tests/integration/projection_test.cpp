@@ -19,13 +19,15 @@ class Recorder : public ProjectionHandler {
   explicit Recorder(std::string tag = "r") : tag_(std::move(tag)) {}
   void apply(const EventEnvelope& e, Transaction& txn) override {
     ++calls;
-    if (e.type == "Poison" && !fixed) throw std::runtime_error("poisoned event " + std::to_string(e.global_seq));
+    if (e.type == "Poison" && !fixed)
+      throw std::runtime_error("poisoned event " + std::to_string(e.global_seq));
     if (e.type == "BadSql" && !fixed) txn.exec("insert into no_such_table values (1)");
     if (e.type == "Crash" && !fixed) txn.exec("select pg_terminate_backend(pg_backend_pid())");
     const std::string s = "\"" + txn.schema() + "\"";
     txn.exec("insert into " + s + ".rm_seen (global_seq, tag) values ($1, $2)", e.global_seq, tag_);
-    txn.exec("insert into " + s + ".rm_counts (stream_id, n) values ($1::uuid, 1) "
-             "on conflict (stream_id) do update set n = rm_counts.n + 1",
+    txn.exec("insert into " + s +
+                 ".rm_counts (stream_id, n) values ($1::uuid, 1) "
+                 "on conflict (stream_id) do update set n = rm_counts.n + 1",
              e.stream_id);
   }
   void reset(Transaction& txn) override {
@@ -45,7 +47,8 @@ void create_read_model(TestSchema& db) {
   auto conn = db.raw();
   pqxx::nontransaction(conn).exec("create table \"" + db.name() +
                                   "\".rm_seen (global_seq bigint primary key, tag text not null); "
-                                  "create table \"" + db.name() +
+                                  "create table \"" +
+                                  db.name() +
                                   "\".rm_counts (stream_id uuid primary key, n int not null)");
 }
 
@@ -54,7 +57,9 @@ std::int64_t scalar(TestSchema& db, const std::string& sql) {
   return pqxx::nontransaction(conn).exec(sql)[0][0].as<std::int64_t>();
 }
 
-std::int64_t seen(TestSchema& db) { return scalar(db, "select count(*) from \"" + db.name() + "\".rm_seen"); }
+std::int64_t seen(TestSchema& db) {
+  return scalar(db, "select count(*) from \"" + db.name() + "\".rm_seen");
+}
 
 void append_many(Store& store, int streams, int per_stream, const std::string& type = "Tick") {
   for (int s = 0; s < streams; ++s) {
@@ -92,7 +97,10 @@ TEST_CASE("projection_applies_every_event_exactly_once_across_many_batches") {
   create_read_model(db);
   append_many(db.store(), 20, 30);
   auto handler = std::make_shared<Recorder>();
-  auto daemon = ProjectionDaemon::builder(db.store()).batch_size(37).register_projection("p", handler).build();
+  auto daemon = ProjectionDaemon::builder(db.store())
+                    .batch_size(37)
+                    .register_projection("p", handler)
+                    .build();
   CHECK(daemon.metrics("p").lag_events == 600);
   CHECK(daemon.run_until_idle() == 600);
   CHECK(seen(db) == 600);
@@ -114,7 +122,10 @@ TEST_CASE("a_crash_mid_batch_rolls_back_and_the_next_run_redoes_the_batch_once")
   append_many(db.store(), 1, 1, "Crash");
   append_many(db.store(), 1, 10);
   auto handler = std::make_shared<Recorder>();
-  auto daemon = ProjectionDaemon::builder(db.store()).batch_size(100).register_projection("p", handler).build();
+  auto daemon = ProjectionDaemon::builder(db.store())
+                    .batch_size(100)
+                    .register_projection("p", handler)
+                    .build();
   // The handler kills its own connection mid-batch: the transaction is gone, nothing commits.
   CHECK_THROWS_AS(daemon.tick_once("p"), Error);
   CHECK(seen(db) == 0);
@@ -130,12 +141,17 @@ TEST_CASE("two_runtimes_never_process_one_projection_at_once") {
   append_many(db.store(), 40, 25);
   auto ha = std::make_shared<Recorder>("a");
   auto hb = std::make_shared<Recorder>("b");
-  auto a = ProjectionDaemon::builder(db.store()).batch_size(20).register_projection("p", ha).build();
-  auto b = ProjectionDaemon::builder(db.store()).batch_size(20).register_projection("p", hb).build();
+  auto a =
+      ProjectionDaemon::builder(db.store()).batch_size(20).register_projection("p", ha).build();
+  auto b =
+      ProjectionDaemon::builder(db.store()).batch_size(20).register_projection("p", hb).build();
   CHECK(a.owner_id() != b.owner_id());
   std::latch start(2);
   std::atomic<bool> stop{false};
-  std::thread ta([&] { start.arrive_and_wait(); a.run_until_idle(); });
+  std::thread ta([&] {
+    start.arrive_and_wait();
+    a.run_until_idle();
+  });
   std::thread tb([&] {
     start.arrive_and_wait();
     while (!stop) b.tick_once("p");
@@ -159,7 +175,9 @@ TEST_CASE("a_released_lease_is_taken_over_at_once_and_an_expired_one_after_its_t
   auto hb = std::make_shared<Recorder>("b");
   auto b = ProjectionDaemon::builder(db.store()).register_projection("p", hb).build();
   {
-    auto a = ProjectionDaemon::builder(db.store()).register_projection("p", std::make_shared<Recorder>("a")).build();
+    auto a = ProjectionDaemon::builder(db.store())
+                 .register_projection("p", std::make_shared<Recorder>("a"))
+                 .build();
     CHECK(a.tick_once("p").outcome == TickOutcome::kProcessed);
     append_many(db.store(), 1, 2);
     CHECK(b.tick_once("p").outcome == TickOutcome::kLeasedByOther);
@@ -170,9 +188,10 @@ TEST_CASE("a_released_lease_is_taken_over_at_once_and_an_expired_one_after_its_t
 
   // Another runtime died holding the lease (never released): taken over once it expires.
   auto conn = db.raw();
-  pqxx::nontransaction(conn).exec("update \"" + db.name() +
-                                  "\".projections set lease_owner = 'dead:1:x', lease_epoch = lease_epoch + 1, "
-                                  "lease_expires_at = now() + interval '300 milliseconds'");
+  pqxx::nontransaction(conn).exec(
+      "update \"" + db.name() +
+      "\".projections set lease_owner = 'dead:1:x', lease_epoch = lease_epoch + 1, "
+      "lease_expires_at = now() + interval '300 milliseconds'");
   append_many(db.store(), 1, 1);
   CHECK(b.tick_once("p").outcome == TickOutcome::kLeasedByOther);
   const auto deadline = std::chrono::steady_clock::now() + 5s;
@@ -200,13 +219,15 @@ TEST_CASE("a_runtime_that_lost_its_lease_cannot_commit_and_a_long_batch_keeps_it
     std::latch gate{1};
   };
   auto slow = std::make_shared<Slow>();
-  auto a = ProjectionDaemon::builder(db.store()).lease_ttl(100ms).register_projection("p", slow).build();
+  auto a =
+      ProjectionDaemon::builder(db.store()).lease_ttl(100ms).register_projection("p", slow).build();
   auto hb = std::make_shared<Recorder>("b");
   auto b = ProjectionDaemon::builder(db.store()).register_projection("p", hb).build();
   std::thread ta([&] { a.tick_once("p"); });
   slow->entered.wait();
   // Wait until a's lease has expired on the clock.
-  while (scalar(db, "select count(*) from \"" + db.name() + "\".projections where lease_expires_at < now()") == 0) {
+  while (scalar(db, "select count(*) from \"" + db.name() +
+                        "\".projections where lease_expires_at < now()") == 0) {
     std::this_thread::sleep_for(5ms);
   }
   // The batch still holds the projection's row: nobody can take it over mid-batch.
@@ -219,7 +240,8 @@ TEST_CASE("a_runtime_that_lost_its_lease_cannot_commit_and_a_long_batch_keeps_it
   // Now b takes the expired lease; a's next tick cannot commit anything.
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   append_many(db.store(), 1, 1);
-  while (b.tick_once("p").outcome == TickOutcome::kLeasedByOther && std::chrono::steady_clock::now() < deadline) {
+  while (b.tick_once("p").outcome == TickOutcome::kLeasedByOther &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(5ms);
   }
   CHECK(hb->calls == 1);
@@ -239,7 +261,9 @@ TEST_CASE("a_poison_event_is_retried_with_growing_delay_then_dead_lettered_and_r
   append_many(db.store(), 1, 1, "Poison");
   append_many(db.store(), 1, 3);
   auto handler = std::make_shared<Recorder>();
-  auto d = ProjectionDaemon::builder(db.store()).register_projection("p", handler, fast_retry(3)).build();
+  auto d = ProjectionDaemon::builder(db.store())
+               .register_projection("p", handler, fast_retry(3))
+               .build();
 
   auto r = d.tick_once("p");
   CHECK(r.outcome == TickOutcome::kBackoff);
@@ -291,7 +315,9 @@ TEST_CASE("a_handler_sql_error_reaches_the_dlq_without_losing_the_batch") {
   append_many(db.store(), 1, 1, "BadSql");
   append_many(db.store(), 1, 3);
   auto handler = std::make_shared<Recorder>();
-  auto d = ProjectionDaemon::builder(db.store()).register_projection("p", handler, fast_retry(1)).build();
+  auto d = ProjectionDaemon::builder(db.store())
+               .register_projection("p", handler, fast_retry(1))
+               .build();
   CHECK(d.run_until_idle() == 7);
   CHECK(seen(db) == 6);
   const auto dlq = d.dlq_list("p");
@@ -336,7 +362,8 @@ TEST_CASE("pause_resume_reset_and_rebuild_do_what_they_say") {
   // Reset to a global_seq: only later events are handled again.
   const auto all = d.status("p")->last_global_seq;
   auto conn = db.raw();
-  pqxx::nontransaction(conn).exec("delete from \"" + db.name() + "\".rm_seen where global_seq > " + std::to_string(all - 3));
+  pqxx::nontransaction(conn).exec("delete from \"" + db.name() + "\".rm_seen where global_seq > " +
+                                  std::to_string(all - 3));
   d.reset_checkpoint("p", all - 3);
   CHECK(d.status("p")->last_global_seq == all - 3);
   CHECK(d.run_until_idle() == 3);
@@ -344,7 +371,9 @@ TEST_CASE("pause_resume_reset_and_rebuild_do_what_they_say") {
 
   // Rebuild: reset() clears the read model, the DLQ empties, everything is handled again.
   append_many(db.store(), 1, 1, "Poison");
-  auto strict = ProjectionDaemon::builder(db.store()).register_projection("p", handler, fast_retry(1)).build();
+  auto strict = ProjectionDaemon::builder(db.store())
+                    .register_projection("p", handler, fast_retry(1))
+                    .build();
   d.release_leases();
   strict.run_until_idle();
   CHECK(strict.dlq_list("p").size() == 1);

@@ -21,5 +21,5 @@ struct FeedPosition;
 namespace detail {
 struct StoreState;
 struct StoreAccess;
-}
+}  // namespace detail
 }  // namespace rillflow

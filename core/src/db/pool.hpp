@@ -32,7 +32,9 @@ class Connection {
   bool broken_ = false;
   struct Hash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>()(s); }
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>()(s);
+    }
   };
   std::unordered_map<std::string, std::string, Hash, std::equal_to<>> statements_;
 };

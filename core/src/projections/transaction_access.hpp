@@ -11,7 +11,8 @@ namespace rillflow::projections {
 
 /// The Transaction keeps a type-erased pqxx::transaction_base*: convert to the base first.
 /// Statements are prepared once per connection.
-inline Transaction wrap(pqxx::transaction_base& txn, db::Connection& conn, const std::string& schema) {
+inline Transaction wrap(pqxx::transaction_base& txn, db::Connection& conn,
+                        const std::string& schema) {
   return Transaction(static_cast<void*>(&txn), static_cast<void*>(&conn), schema);
 }
 
