@@ -29,22 +29,15 @@ int main() try {
        rillflow::Event("OrderPaid", boost::json::object{{"amount", 99.5}})});
 
   // Append with metadata and an idempotency key: a retry returns the original result.
-  const auto shipped =
+  const auto ship =
       store.events()
           .builder(order)
           .expected(rillflow::Expected::exact(2))
           .headers(boost::json::object{{"req_id", "r-123"}})
           .idempotency_key("ship-42")
-          .push(rillflow::Event("OrderShipped", boost::json::object{{"carrier", "dhl"}}))
-          .send();
-  const auto retried =
-      store.events()
-          .builder(order)
-          .expected(rillflow::Expected::exact(2))
-          .headers(boost::json::object{{"req_id", "r-123"}})
-          .idempotency_key("ship-42")
-          .push(rillflow::Event("OrderShipped", boost::json::object{{"carrier", "dhl"}}))
-          .send();
+          .push(rillflow::Event("OrderShipped", boost::json::object{{"carrier", "dhl"}}));
+  const auto shipped = ship.send();
+  const auto retried = ship.send();  // e.g. after a timeout: nothing is written twice
   std::cout << "shipped at version " << shipped.last_version
             << ", retry replayed: " << std::boolalpha << retried.replayed << " (version "
             << retried.last_version << ")\n";
