@@ -156,8 +156,8 @@ TEST_CASE("two_daemons_split_the_projections_and_the_survivor_takes_over_within_
   const auto killed = std::chrono::steady_clock::now();
   CHECK(eventually([&] { return owned(b) == 4; }, 15s));
   const auto took = std::chrono::steady_clock::now() - killed;
-  // Lease TTL 2 s, plus the 1 s status refresh and a poll interval of slack.
-  CHECK(took < std::chrono::milliseconds(s.lease_ttl_ms + 2500));
+  // Lease TTL 2 s, plus the 1 s status refresh, a poll interval and slack for a loaded CI machine.
+  CHECK(took < std::chrono::milliseconds(s.lease_ttl_ms + 4000));
   append(db, 1, 50);
   for (const auto& t : s.tables) CHECK(eventually([&] { return rows(db, t) == 550; }, 30s));
 }
