@@ -211,6 +211,24 @@ TEST_CASE("sighup_keeps_the_old_config_when_the_new_one_is_bad_and_applies_a_goo
                2;
       },
       5s));
+
+  // Removing a projection stops it and gives its lease back.
+  s.tables = {"c2"};
+  write_temp("reload.yaml", config_yaml(db, s));
+  d.signal(SIGHUP);
+  CHECK(eventually([&] { return contains(d.log(), "reloaded: 1 projection(s)"); }, 10s));
+  auto conn = db.raw();
+  CHECK(eventually(
+      [&] {
+        return pqxx::nontransaction(conn)
+                   .exec("select count(*) from \"" + db.name() +
+                         "\".projections where name = 'p_c1' and lease_owner is null")[0][0]
+                   .as<int>() == 1;
+      },
+      10s));
+  append(db, 1, 4);
+  CHECK(eventually([&] { return rows_or_zero(db, "c2") == 9; }, 15s));
+  CHECK(rows(db, "c1") == 5);  // removed: no longer projected
   d.signal(SIGTERM);
   CHECK(d.wait_exit(15s) == 0);
 }
