@@ -151,15 +151,6 @@ DlqEntry dlq_from_row(const pqxx::row& r) {
   return d;
 }
 
-std::string generate_owner_id() {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  std::random_device rd;
-  char suffix[9];
-  std::snprintf(suffix, sizeof suffix, "%08x", rd());
-  return std::string(host) + ":" + std::to_string(getpid()) + ":" + suffix;
-}
-
 // Runs the handler, turning anything it throws into an error message.
 std::optional<std::string> call_handler(ProjectionHandler& handler, const EventEnvelope& event,
                                         Transaction& txn) {
@@ -445,6 +436,45 @@ struct ProjectionDaemon::Impl {
   }
 };
 
+std::string ProjectionDaemon::new_owner_id() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  char suffix[9];
+  std::snprintf(suffix, sizeof suffix, "%08x", std::random_device{}());
+  return std::string(host) + ":" + std::to_string(getpid()) + ":" + suffix;
+}
+
+Json to_json(const ProjectionStatus& s) {
+  auto text = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); };
+  auto time = [](const std::optional<Clock::time_point>& t) {
+    return t ? Json(format_timestamp(*t)) : Json(nullptr);
+  };
+  return boost::json::object{{"name", s.name},
+                             {"position", boost::json::object{{"from_tick", s.position.from_tick},
+                                                              {"to_tick", s.position.to_tick},
+                                                              {"after_seq", s.position.after_seq}}},
+                             {"last_global_seq", s.last_global_seq},
+                             {"paused", s.paused},
+                             {"stopped", s.stopped},
+                             {"lease_owner", text(s.lease_owner)},
+                             {"lease_expires_at", time(s.lease_expires_at)},
+                             {"lease_epoch", s.lease_epoch},
+                             {"attempts", s.attempts},
+                             {"backoff_until", time(s.backoff_until)},
+                             {"last_error", text(s.last_error)},
+                             {"updated_at", format_timestamp(s.updated_at)}};
+}
+
+Json to_json(const ProjectionMetrics& m) {
+  return boost::json::object{{"name", m.name},
+                             {"position", m.position},
+                             {"head", m.head},
+                             {"lag_events", m.lag_events},
+                             {"lag_seconds", m.lag_seconds},
+                             {"dlq_count", m.dlq_count},
+                             {"dlq_oldest_age_seconds", m.dlq_oldest_age_seconds}};
+}
+
 ProjectionDaemonBuilder ProjectionDaemon::builder(Store store) {
   return ProjectionDaemonBuilder(std::move(store));
 }
@@ -464,7 +494,7 @@ ProjectionDaemonBuilder& ProjectionDaemonBuilder::register_projection(
 ProjectionDaemon ProjectionDaemonBuilder::build() {
   auto impl =
       std::make_unique<ProjectionDaemon::Impl>(schema_ ? store_.with_schema(*schema_) : store_);
-  impl->owner = owner_.empty() ? generate_owner_id() : owner_;
+  impl->owner = owner_.empty() ? ProjectionDaemon::new_owner_id() : owner_;
   impl->ttl = lease_ttl_;
   for (auto& r : registrations_) {
     if (r.name.empty() || r.name.size() > 200) {

@@ -9,7 +9,6 @@
 #include <unistd.h>
 #include <algorithm>
 #include <csignal>
-#include <random>
 #include <thread>
 
 namespace rillflow::app {
@@ -25,14 +24,6 @@ std::vector<LoadedProjection> load_registry(const config::Config& cfg) {
 }
 
 namespace {
-
-std::string make_owner_id() {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  char suffix[9];
-  std::snprintf(suffix, sizeof suffix, "%08x", std::random_device{}());
-  return std::string(host) + ":" + std::to_string(getpid()) + ":" + suffix;
-}
 
 std::size_t pool_threads(const config::Config& cfg) {
   return std::min<std::size_t>(64, cfg.projections.size() + 3);
@@ -51,7 +42,7 @@ Application::Application(config::Config cfg, std::string config_path)
       drain_timer_(loop_),
       metrics_(rillflow::version()),
       scheduler_(loop_, pool_),
-      owner_(make_owner_id()) {
+      owner_(ProjectionDaemon::new_owner_id()) {
   snapshot_.owner = owner_;
   snapshot_.version = rillflow::version();
 }

@@ -45,30 +45,9 @@ std::string when(const std::optional<std::chrono::system_clock::time_point>& t) 
   return t ? format_timestamp(*t) : std::string("-");
 }
 
-Json status_json(const ProjectionStatus& s) {
-  auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); };
-  auto time = [](const std::optional<std::chrono::system_clock::time_point>& t) {
-    return t ? Json(format_timestamp(*t)) : Json(nullptr);
-  };
-  return boost::json::object{{"name", s.name},
-                             {"position", boost::json::object{{"from_tick", s.position.from_tick},
-                                                              {"to_tick", s.position.to_tick},
-                                                              {"after_seq", s.position.after_seq}}},
-                             {"last_global_seq", s.last_global_seq},
-                             {"paused", s.paused},
-                             {"stopped", s.stopped},
-                             {"lease_owner", opt(s.lease_owner)},
-                             {"lease_expires_at", time(s.lease_expires_at)},
-                             {"lease_epoch", s.lease_epoch},
-                             {"attempts", s.attempts},
-                             {"backoff_until", time(s.backoff_until)},
-                             {"last_error", opt(s.last_error)},
-                             {"updated_at", format_timestamp(s.updated_at)}};
-}
-
 void print_status(const Context& ctx, const ProjectionStatus& s) {
   if (ctx.json) {
-    print_json(status_json(s));
+    print_json(to_json(s));
     return;
   }
   std::cout << s.name << ": at global_seq " << s.last_global_seq << (s.paused ? ", paused" : "")
@@ -150,7 +129,7 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
     const auto all = d.list();
     if (ctx.json) {
       boost::json::array out;
-      for (const auto& s : all) out.push_back(status_json(s));
+      for (const auto& s : all) out.push_back(to_json(s));
       print_json(out);
     } else {
       if (all.empty()) std::cout << "no projections yet\n";
@@ -283,13 +262,7 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
           true, [&ctx] {
             const auto m = runtime(ctx, false).metrics(name);
             if (ctx.json) {
-              print_json(boost::json::object{{"name", m.name},
-                                             {"position", m.position},
-                                             {"head", m.head},
-                                             {"lag_events", m.lag_events},
-                                             {"lag_seconds", m.lag_seconds},
-                                             {"dlq_count", m.dlq_count},
-                                             {"dlq_oldest_age_seconds", m.dlq_oldest_age_seconds}});
+              print_json(to_json(m));
             } else {
               std::cout << m.name << ": position " << m.position << ", head " << m.head << ", lag "
                         << m.lag_events << " events / " << m.lag_seconds << " s, DLQ "

@@ -6,10 +6,6 @@ namespace rillflow::http {
 
 namespace {
 
-Json time_or_null(const std::optional<std::chrono::system_clock::time_point>& t) {
-  return t ? Json(format_timestamp(*t)) : Json(nullptr);
-}
-
 Response json(unsigned status, const Json& body) {
   return {status, "application/json", boost::json::serialize(body) + "\n"};
 }
@@ -19,27 +15,24 @@ Response json(unsigned status, const Json& body) {
 std::string status_json(const app::StatusSnapshot& s) {
   boost::json::array workers;
   for (const auto& w : s.workers) {
-    boost::json::object o{{"kind", w.kind},
-                          {"name", w.name},
-                          {"owned", w.owned},
-                          {"assigned", w.assigned},
-                          {"running", w.running},
-                          {"running_for_seconds", w.running_for_seconds},
-                          {"waiting", w.waiting_reason},
-                          {"position", w.metrics.position},
-                          {"head", w.metrics.head},
-                          {"lag_events", w.metrics.lag_events},
-                          {"lag_seconds", w.metrics.lag_seconds},
-                          {"dlq_depth", w.metrics.dlq_count},
-                          {"dlq_oldest_age_seconds", w.metrics.dlq_oldest_age_seconds}};
-    if (w.status) {
-      o["paused"] = w.status->paused;
-      o["stopped"] = w.status->stopped;
-      o["lease_owner"] = w.status->lease_owner ? Json(*w.status->lease_owner) : Json(nullptr);
-      o["lease_expires_at"] = time_or_null(w.status->lease_expires_at);
-      o["attempts"] = w.status->attempts;
-      o["backoff_until"] = time_or_null(w.status->backoff_until);
-      o["last_error"] = w.status->last_error ? Json(*w.status->last_error) : Json(nullptr);
+    // The stored state (lease, pause, retries), then what this process knows: its own role and
+    // the lag figures ("position" here is the last handled global_seq).
+    boost::json::object o = w.status ? to_json(*w.status).as_object() : boost::json::object();
+    for (const auto& [key, value] :
+         boost::json::object{{"kind", w.kind},
+                             {"name", w.name},
+                             {"owned", w.owned},
+                             {"assigned", w.assigned},
+                             {"running", w.running},
+                             {"running_for_seconds", w.running_for_seconds},
+                             {"waiting", w.waiting_reason},
+                             {"position", w.metrics.position},
+                             {"head", w.metrics.head},
+                             {"lag_events", w.metrics.lag_events},
+                             {"lag_seconds", w.metrics.lag_seconds},
+                             {"dlq_depth", w.metrics.dlq_count},
+                             {"dlq_oldest_age_seconds", w.metrics.dlq_oldest_age_seconds}}) {
+      o[key] = value;
     }
     workers.push_back(std::move(o));
   }

@@ -89,6 +89,10 @@ struct DlqEntry {
   bool requeued = false;  ///< waiting to be redelivered once
 };
 
+/// As JSON objects (times as RFC 3339 UTC, absent values as null), for tools and endpoints.
+Json to_json(const ProjectionStatus& status);
+Json to_json(const ProjectionMetrics& metrics);
+
 class ProjectionDaemonBuilder;
 
 /// Runs projections: reads the global feed (never skipping an event), hands each event to the
@@ -104,6 +108,8 @@ class ProjectionDaemonBuilder;
 class ProjectionDaemon {
  public:
   static ProjectionDaemonBuilder builder(Store store);
+  /// A fresh owner id, "host:pid:random" (unique even across containers with equal pids).
+  static std::string new_owner_id();
   ~ProjectionDaemon();
   ProjectionDaemon(ProjectionDaemon&&) noexcept;
 
