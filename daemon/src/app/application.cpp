@@ -188,77 +188,86 @@ void Application::refresh_status() {
   refreshing_ = true;
   const bool prune_due = std::chrono::steady_clock::now() - last_prune_ > std::chrono::minutes(1);
   if (prune_due) last_prune_ = std::chrono::steady_clock::now();
-  asio::post(
-      pool_, [this, store = *store_, daemon = daemon_, names = daemon_->registered(), prune_due] {
-        StatusSnapshot s;
-        std::vector<std::string> mine;
-        try {
-          s.live_nodes = daemon->heartbeat();
-          if (prune_due) daemon->prune_ticks();
-          mine = daemon->assignment(s.live_nodes);
-          s.schema_problems = store.schema().drift().problems;
-          s.schema_ok = s.schema_problems.empty();
-          for (const auto& name : names) {
-            WorkerView w;
-            w.name = name;
-            w.status = daemon->status(name);
-            w.metrics = daemon->metrics(name);
-            w.owned = w.status && w.status->lease_owner == owner_;
-            s.workers.push_back(std::move(w));
-          }
-          s.db_ok = true;
-        } catch (const std::exception& e) {
-          s.db_ok = false;
-          s.db_error = e.what();
+  // Schema drift takes a query per relation: every 10 s while current, every refresh while not.
+  const bool schema_due =
+      !snapshot_.schema_ok ||
+      std::chrono::steady_clock::now() - last_schema_check_ > std::chrono::seconds(10);
+  if (schema_due) last_schema_check_ = std::chrono::steady_clock::now();
+  asio::post(pool_, [this, store = *store_, daemon = daemon_, names = daemon_->registered(),
+                     prune_due, schema_due] {
+    StatusSnapshot s;
+    std::vector<std::string> mine;
+    try {
+      s.live_nodes = daemon->heartbeat();
+      if (prune_due) daemon->prune_ticks();
+      mine = daemon->assignment(s.live_nodes);
+      if (schema_due) {
+        s.schema_problems = store.schema().drift().problems;
+        s.schema_ok = s.schema_problems.empty();
+      }
+      for (const auto& name : names) {
+        WorkerView w;
+        w.name = name;
+        w.status = daemon->status(name);
+        w.metrics = daemon->metrics(name);
+        w.owned = w.status && w.status->lease_owner == owner_;
+        s.workers.push_back(std::move(w));
+      }
+      s.db_ok = true;
+    } catch (const std::exception& e) {
+      s.db_ok = false;
+      s.db_error = e.what();
+    }
+    const auto connections = store.open_connections();
+    asio::post(loop_, [this, s = std::move(s), connections, mine = std::move(mine), daemon,
+                       schema_due]() mutable {
+      refreshing_ = false;
+      if (!schema_due) {
+        s.schema_ok = snapshot_.schema_ok;
+        s.schema_problems = snapshot_.schema_problems;
+      }
+      if (s.db_ok && daemon == daemon_) {
+        bool gained = false;
+        for (const auto& worker : workers_) {
+          const bool assigned = std::find(mine.begin(), mine.end(), worker->name()) != mine.end();
+          gained = gained || (assigned && !worker->assigned());
+          worker->set_assigned(assigned);
         }
-        const auto connections = store.open_connections();
-        asio::post(
-            loop_, [this, s = std::move(s), connections, mine = std::move(mine), daemon]() mutable {
-              refreshing_ = false;
-              if (s.db_ok && daemon == daemon_) {
-                bool gained = false;
-                for (const auto& worker : workers_) {
-                  const bool assigned =
-                      std::find(mine.begin(), mine.end(), worker->name()) != mine.end();
-                  gained = gained || (assigned && !worker->assigned());
-                  worker->set_assigned(assigned);
-                }
-                if (gained) scheduler_.wake_all();
-              }
-              s.started = snapshot_.started;
-              s.draining = snapshot_.draining;
-              s.owner = snapshot_.owner;
-              s.version = snapshot_.version;
-              s.refreshed_at = std::chrono::system_clock::now();
-              if (!s.db_ok) s.workers = snapshot_.workers;  // keep the last known figures
-              // A batch running longer than two lease lifetimes (and a minute) is stuck.
-              const auto threshold = std::max<std::chrono::steady_clock::duration>(
-                  2 * std::chrono::milliseconds(cfg_.daemon.lease_ttl_ms), std::chrono::minutes(1));
-              s.stuck = scheduler_.running_longer_than(threshold);
-              const auto running = scheduler_.running();
-              for (auto& w : s.workers) {
-                for (const auto& [name, seconds] : running) {
-                  if (name != w.name) continue;
-                  w.running = seconds > 0;
-                  w.running_for_seconds = seconds;
-                }
-                for (const auto& worker : workers_) {
-                  if (worker->name() == w.name)
-                    w.waiting_reason = w.running ? "processing" : worker->last_outcome();
-                }
-              }
-              if (s.db_ok && !snapshot_.db_ok && ready_sent_)
-                spdlog::info("database reachable again");
-              if (!s.db_ok && snapshot_.db_ok) spdlog::warn("database unreachable: {}", s.db_error);
-              snapshot_ = std::move(s);
-              metrics_.observe(snapshot_, connections);
-              if (!ready_sent_ && snapshot_.db_ok && snapshot_.started) {
-                ready_sent_ = true;
-                notify_ready();
-                spdlog::info("ready");
-              }
-            });
-      });
+        if (gained) scheduler_.wake_all();
+      }
+      s.started = snapshot_.started;
+      s.draining = snapshot_.draining;
+      s.owner = snapshot_.owner;
+      s.version = snapshot_.version;
+      s.refreshed_at = std::chrono::system_clock::now();
+      if (!s.db_ok) s.workers = snapshot_.workers;  // keep the last known figures
+      // A batch running longer than two lease lifetimes (and a minute) is stuck.
+      const auto threshold = std::max<std::chrono::steady_clock::duration>(
+          2 * std::chrono::milliseconds(cfg_.daemon.lease_ttl_ms), std::chrono::minutes(1));
+      s.stuck = scheduler_.running_longer_than(threshold);
+      const auto running = scheduler_.running();
+      for (auto& w : s.workers) {
+        for (const auto& [name, seconds] : running) {
+          if (name != w.name) continue;
+          w.running = seconds > 0;
+          w.running_for_seconds = seconds;
+        }
+        for (const auto& worker : workers_) {
+          if (worker->name() == w.name)
+            w.waiting_reason = w.running ? "processing" : worker->last_outcome();
+        }
+      }
+      if (s.db_ok && !snapshot_.db_ok && ready_sent_) spdlog::info("database reachable again");
+      if (!s.db_ok && snapshot_.db_ok) spdlog::warn("database unreachable: {}", s.db_error);
+      snapshot_ = std::move(s);
+      metrics_.observe(snapshot_, connections);
+      if (!ready_sent_ && snapshot_.db_ok && snapshot_.started) {
+        ready_sent_ = true;
+        notify_ready();
+        spdlog::info("ready");
+      }
+    });
+  });
 }
 
 void Application::on_signal(int signal) {

@@ -77,6 +77,7 @@ class Application {
   bool refreshing_ = false;
   std::atomic<bool> stopping_{false};  ///< SIGTERM: the connect loop gives up
   std::chrono::steady_clock::time_point last_prune_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_schema_check_{};
   bool reloading_ = false;
   bool ready_sent_ = false;
   int stop_signals_ = 0;
