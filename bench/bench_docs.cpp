@@ -7,7 +7,7 @@
 // threaded over a unix socket or loopback: it measures per-call overhead, not server capacity.
 #include <rillflow/rillflow.hpp>
 
-#include "docs/query_sql.hpp"
+#include "documents/query_sql.hpp"
 
 #include <libpq-fe.h>
 #include <boost/describe.hpp>

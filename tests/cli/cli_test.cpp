@@ -1,5 +1,5 @@
 // The rillflow CLI binary, run as a user would run it, against the test cluster.
-#include "docs/query_sql.hpp"
+#include "documents/query_sql.hpp"
 #include "support/test_db.hpp"
 #include "util/process.hpp"
 

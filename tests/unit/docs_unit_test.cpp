@@ -1,8 +1,8 @@
 // Field paths and query compilation, without a database.
 #include <rillflow/rillflow.hpp>
 
-#include "docs/document_path.hpp"
-#include "docs/query_sql.hpp"
+#include "documents/document_path.hpp"
+#include "documents/query_sql.hpp"
 
 #include <doctest/doctest.h>
 #include <boost/describe.hpp>

@@ -3,14 +3,14 @@
 
 #include <rillflow/aggregates/aggregate.hpp>
 #include <rillflow/aggregates/aggregate_repository.hpp>
-#include <rillflow/docs/compiled_query.hpp>
-#include <rillflow/docs/document_collection.hpp>
-#include <rillflow/docs/document_query_context.hpp>
-#include <rillflow/docs/document_store.hpp>
-#include <rillflow/docs/index_advisor.hpp>
-#include <rillflow/docs/predicate.hpp>
-#include <rillflow/docs/query.hpp>
-#include <rillflow/docs/session.hpp>
+#include <rillflow/documents/compiled_query.hpp>
+#include <rillflow/documents/document_collection.hpp>
+#include <rillflow/documents/document_query_context.hpp>
+#include <rillflow/documents/document_store.hpp>
+#include <rillflow/documents/index_advisor.hpp>
+#include <rillflow/documents/predicate.hpp>
+#include <rillflow/documents/query.hpp>
+#include <rillflow/documents/session.hpp>
 #include <rillflow/embedded/embedded_postgres.hpp>
 #include <rillflow/error.hpp>
 #include <rillflow/events/event.hpp>

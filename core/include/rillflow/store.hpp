@@ -1,6 +1,6 @@
 #pragma once
 
-#include <rillflow/docs/document_store.hpp>
+#include <rillflow/documents/document_store.hpp>
 #include <rillflow/events/event_store.hpp>
 #include <rillflow/fwd.hpp>
 #include <rillflow/schema/schema_manager.hpp>

@@ -1,8 +1,8 @@
-#include "docs/query_sql.hpp"
+#include "documents/query_sql.hpp"
 
 #include "db/sql.hpp"
-#include "docs/document_path.hpp"
-#include "docs/document_sql.hpp"
+#include "documents/document_path.hpp"
+#include "documents/document_sql.hpp"
 
 #include <rillflow/error.hpp>
 

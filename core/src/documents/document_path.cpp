@@ -1,4 +1,4 @@
-#include "docs/document_path.hpp"
+#include "documents/document_path.hpp"
 
 #include <rillflow/error.hpp>
 

@@ -1,9 +1,9 @@
-#include <rillflow/docs/document_store.hpp>
+#include <rillflow/documents/document_store.hpp>
 #include <rillflow/error.hpp>
 
 #include "db/sql.hpp"
-#include "docs/document_path.hpp"
-#include "docs/document_sql.hpp"
+#include "documents/document_path.hpp"
+#include "documents/document_sql.hpp"
 
 #include <algorithm>
 #include <set>

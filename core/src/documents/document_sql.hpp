@@ -5,7 +5,7 @@
 #include "db/pool.hpp"
 #include "store_state.hpp"
 
-#include <rillflow/docs/document_store.hpp>
+#include <rillflow/documents/document_store.hpp>
 
 #include <pqxx/pqxx>
 

@@ -5,7 +5,7 @@
 
 #include "store_state.hpp"
 
-#include <rillflow/docs/detail/query_runner.hpp>
+#include <rillflow/documents/detail/query_runner.hpp>
 
 #include <string>
 #include <vector>

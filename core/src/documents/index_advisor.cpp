@@ -1,10 +1,10 @@
-#include <rillflow/docs/index_advisor.hpp>
+#include <rillflow/documents/index_advisor.hpp>
 #include <rillflow/error.hpp>
 #include <rillflow/schema/schema_manager.hpp>
 
 #include "db/sql.hpp"
-#include "docs/document_path.hpp"
-#include "docs/document_sql.hpp"
+#include "documents/document_path.hpp"
+#include "documents/document_sql.hpp"
 #include "schema/migrations.hpp"
 
 namespace rillflow {

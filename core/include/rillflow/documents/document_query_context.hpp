@@ -1,8 +1,8 @@
 #pragma once
 // The description of one document query: collection, filters, order, paging, projection.
 
-#include <rillflow/docs/document_collection.hpp>
-#include <rillflow/docs/predicate.hpp>
+#include <rillflow/documents/document_collection.hpp>
+#include <rillflow/documents/predicate.hpp>
 
 #include <cstdint>
 #include <optional>

@@ -1,9 +1,9 @@
 #pragma once
 // JSONB documents with optimistic versions, partial updates, soft delete and queries.
 
-#include <rillflow/docs/compiled_query.hpp>
-#include <rillflow/docs/document_collection.hpp>
-#include <rillflow/docs/query.hpp>
+#include <rillflow/documents/compiled_query.hpp>
+#include <rillflow/documents/document_collection.hpp>
+#include <rillflow/documents/query.hpp>
 #include <rillflow/fwd.hpp>
 #include <rillflow/json.hpp>
 #include <rillflow/uuid.hpp>

@@ -2,7 +2,7 @@
 // A unit of work over documents, events and aggregates, saved in one transaction.
 
 #include <rillflow/aggregates/aggregate_repository.hpp>
-#include <rillflow/docs/document_collection.hpp>
+#include <rillflow/documents/document_collection.hpp>
 #include <rillflow/events/event.hpp>
 #include <rillflow/fwd.hpp>
 #include <rillflow/json.hpp>

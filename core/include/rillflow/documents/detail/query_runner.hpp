@@ -1,7 +1,7 @@
 #pragma once
 // Non-template entry points the query templates call (implemented in core/src/docs).
 
-#include <rillflow/docs/document_query_context.hpp>
+#include <rillflow/documents/document_query_context.hpp>
 #include <rillflow/fwd.hpp>
 #include <rillflow/json.hpp>
 

@@ -1,10 +1,10 @@
-#include <rillflow/docs/session.hpp>
+#include <rillflow/documents/session.hpp>
 #include <rillflow/error.hpp>
 #include <rillflow/store.hpp>
 
 #include "aggregates/aggregate_sql.hpp"
 #include "db/sql.hpp"
-#include "docs/document_sql.hpp"
+#include "documents/document_sql.hpp"
 
 namespace rillflow {
 

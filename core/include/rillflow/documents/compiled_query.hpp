@@ -1,7 +1,7 @@
 #pragma once
 // Compiled queries: a query shape written once as a class, prepared once per connection.
 
-#include <rillflow/docs/document_query_context.hpp>
+#include <rillflow/documents/document_query_context.hpp>
 
 namespace rillflow {
 

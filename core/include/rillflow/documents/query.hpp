@@ -1,8 +1,8 @@
 #pragma once
 // The typed, fluent document query: store.docs().query<Customer>().filter(...).fetch_all().
 
-#include <rillflow/docs/detail/query_runner.hpp>
-#include <rillflow/docs/document_query_context.hpp>
+#include <rillflow/documents/detail/query_runner.hpp>
+#include <rillflow/documents/document_query_context.hpp>
 
 #include <memory>
 #include <optional>
