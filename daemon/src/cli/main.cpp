@@ -20,6 +20,10 @@ int main(int argc, char** argv) {
   app.add_option("--config", ctx.config_path,
                  "rillflowd YAML config: database, schema and the projection registry (plugins)");
   app.add_flag("--json", ctx.json, "Print machine-readable JSON instead of text");
+  app.add_option("--prepared-statements", ctx.prepared_statements,
+                 "auto | on | off: named prepared statements (off behind a transaction pooler "
+                 "such as PgBouncer; default: the config's, else auto)")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
 
   rillflow::cli::add_schema_commands(app, ctx);
   rillflow::cli::add_event_commands(app, ctx);

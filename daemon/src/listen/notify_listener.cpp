@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include <unistd.h>
+#include <cstdlib>
 
 namespace rillflow::listen {
 
@@ -58,6 +59,7 @@ void NotifyListener::connect() {
         self->url_.c_str(), "rillflowd-listen", "1", "10", "5", "3", "5", nullptr};
     PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
     std::string error;
+    bool pooled = false;
     if (PQstatus(conn) != CONNECTION_OK) {
       error = PQerrorMessage(conn);
     } else {
@@ -65,6 +67,13 @@ void NotifyListener::connect() {
       PGresult* r = PQexec(conn, ("LISTEN \"" + self->channel_ + "\"").c_str());
       if (PQresultStatus(r) != PGRES_COMMAND_OK) error = PQerrorMessage(conn);
       PQclear(r);
+      // A pooler hands out a process id of its own in the handshake.
+      if (error.empty()) {
+        r = PQexec(conn, "select pg_backend_pid()");
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+          pooled = std::atoi(PQgetvalue(r, 0, 0)) != PQbackendPID(conn);
+        PQclear(r);
+      }
       if (error.empty() && PQsetnonblocking(conn, 1) != 0)
         error = "cannot make the connection non-blocking";
     }
@@ -73,10 +82,17 @@ void NotifyListener::connect() {
       conn = nullptr;
       while (!error.empty() && error.back() == '\n') error.pop_back();
     }
-    asio::post(self->loop_, [self, conn, error] {
+    asio::post(self->loop_, [self, conn, error, pooled] {
       if (self->stopped_) {
         if (conn != nullptr) PQfinish(conn);
         return;
+      }
+      if (pooled && !self->warned_pooled_) {
+        self->warned_pooled_ = true;
+        spdlog::warn(
+            "the LISTEN connection goes through a connection pooler: under transaction pooling "
+            "its notifications are lost (workers still poll); point database.listen_url_env / "
+            "listen_url_file at PostgreSQL directly");
       }
       if (conn == nullptr) {
         self->drop_and_retry(error);
