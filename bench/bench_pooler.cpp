@@ -43,7 +43,8 @@ class Raw {
       : conn_(PQconnectdb(url.c_str())), schema_(std::move(schema)), prepared_(prepared) {
     if (PQstatus(conn_) != CONNECTION_OK)
       throw std::runtime_error(std::string("libpq: ") + PQerrorMessage(conn_));
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
     upsert_ = "insert into " + schema_ +
               ".streams (stream_id, version) values ($1::uuid, $2::bigint) on conflict "
               "(stream_id) do update set version = streams.version + excluded.version "
@@ -184,7 +185,8 @@ int run(double seconds, bool quick) {
   };
   auto rillflow_side = [](std::string name, const rillflow::Store& s) {
     const auto events = s.events();
-    const std::vector<rillflow::Event> batch(kBatch, rillflow::Event("Bench", rillflow::parse_json(kBody)));
+    const std::vector<rillflow::Event> batch(kBatch,
+                                             rillflow::Event("Bench", rillflow::parse_json(kBody)));
     Side side;
     side.name = std::move(name);
     side.append = [events, batch](int, const rillflow::Uuid& id) {
@@ -238,7 +240,8 @@ int run(double seconds, bool quick) {
   const int passes = quick ? 1 : 2;
   for (auto& s : sides) s.read_feed();  // untimed: the first read also creates the feed's tick
   for (int p = 0; p < passes; ++p) {
-    for (std::size_t i = 0; i < sides.size(); ++i) time_feed(sides[p % 2 == 0 ? i : sides.size() - 1 - i]);
+    for (std::size_t i = 0; i < sides.size(); ++i)
+      time_feed(sides[p % 2 == 0 ? i : sides.size() - 1 - i]);
   }
   const double base_append = sides[1].rate(), base_feed = sides[1].feed_rate();
   std::printf("%-38s %12s %8s %8s %12s %8s %8s\n", "", "append ev/s", "vs pair", "vs ref",

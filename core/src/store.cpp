@@ -74,8 +74,8 @@ Store StoreBuilder::build() const {
   state->quoted_schema = db::quote_ident(options_.schema);
   state->statement_mode =
       std::make_shared<db::StatementMode>(options_.prepared_statements, options_.log_sink);
-  state->pool = std::make_unique<db::Pool>(info, options_.max_connections,
-                                           options_.acquire_timeout, state->statement_mode);
+  state->pool = std::make_unique<db::Pool>(info, options_.max_connections, options_.acquire_timeout,
+                                           state->statement_mode);
   // Fail fast with a clear ConnectionError, and see whether a pooler answers: PgBouncer, RDS
   // Proxy and the like send a process id of their own in the handshake.
   state->behind_pooler = db::with_connection(*state->pool, [](db::Connection& conn) {

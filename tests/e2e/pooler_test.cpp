@@ -71,9 +71,9 @@ TEST_CASE("behind_pgbouncer_a_direct_listen_url_carries_notify_wakeups") {
   auto bouncer = PgBouncer::start(testing::direct_url());
   // Polling every 10 minutes: within the test only a NOTIFY can wake the worker.
   const auto config = write_temp("pooled-listen.yaml", pooled_config(db, true, 600000));
-  DaemonProcess d(RILLFLOWD_PATH, config,
-                  {"RF_E2E_POOLED_URL=" + bouncer.url(),
-                   "RF_E2E_LISTEN_URL=" + testing::direct_url()});
+  DaemonProcess d(
+      RILLFLOWD_PATH, config,
+      {"RF_E2E_POOLED_URL=" + bouncer.url(), "RF_E2E_LISTEN_URL=" + testing::direct_url()});
   REQUIRE(d.wait_ready());
   REQUIRE(eventually([&] { return contains(d.log(), "listening for NOTIFY"); }, 30s));
   CHECK(contains(d.log(), "prepared statements off"));

@@ -85,8 +85,8 @@ PgBouncer PgBouncer::start(const std::string& backend_url, const Options& option
   }
   PgBouncer b;
   const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                     "/rillflow-pgbouncer-XXXXXX";
+  std::string tmpl =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/rillflow-pgbouncer-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr)
     throw std::runtime_error("cannot create a directory for pgbouncer: " +
                              std::string(std::strerror(errno)));
@@ -112,7 +112,8 @@ PgBouncer PgBouncer::start(const std::string& backend_url, const Options& option
         << "unix_socket_dir =\n"
         << "auth_type = any\n"
         << "pool_mode = " << options.pool_mode << "\n"
-        << "default_pool_size = " << options.pool_size << "\n"
+        << "default_pool_size = " << options.pool_size
+        << "\n"
         // A short wait for a server connection borrows from the reserve instead of queueing
         // forever behind transactions that wait on each other.
         << "reserve_pool_size = " << options.pool_size << "\n"

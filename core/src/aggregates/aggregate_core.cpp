@@ -61,7 +61,7 @@ AppendResult commit_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
       throw Error(ErrorCode::kInternal, "aggregate snapshot state did not serialize");
     }
     db::exec(txn, conn, state.sql(kWriteSnapshot), to_string(request.stream_id),
-                      result.last_version, boost::json::serialize(body));
+             result.last_version, boost::json::serialize(body));
   }
   return result;
 }

@@ -87,8 +87,8 @@ std::int64_t put_in(pqxx::transaction_base& txn, db::Connection& conn,
 bool remove_in(pqxx::transaction_base& txn, db::Connection& conn, const detail::StoreState& state,
                std::string_view collection, const Uuid& id, std::optional<std::int64_t> expected) {
   validate_collection(collection);
-  const auto r = db::exec(txn, conn, state.sql(kDelete), std::string(collection),
-                                   to_string(id), expected);
+  const auto r =
+      db::exec(txn, conn, state.sql(kDelete), std::string(collection), to_string(id), expected);
   if (r.empty() && expected) throw_rejected(txn, conn, state, collection, id, *expected);
   return !r.empty();
 }
@@ -212,8 +212,8 @@ std::vector<std::int64_t> DocumentStore::put_many(
   const auto versions =
       db::without_transaction(state_->connections(), [&](auto& txn, db::Connection& conn) {
         std::unordered_map<std::string, std::int64_t> out;
-        for (const auto& row : db::exec(txn, conn, sql, std::string(collection),
-                                                 boost::json::serialize(batch))) {
+        for (const auto& row :
+             db::exec(txn, conn, sql, std::string(collection), boost::json::serialize(batch))) {
           out.emplace(row[0].template as<std::string>(), row[1].template as<std::int64_t>());
         }
         return out;

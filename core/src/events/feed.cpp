@@ -105,8 +105,8 @@ FeedBatch EventStore::read_feed(FeedPosition position, std::size_t limit) const 
       }
       const auto wanted = static_cast<std::int64_t>(limit - out.events.size());
       pqxx::nontransaction txn(conn.raw());
-      const auto rows = db::exec(txn, conn, batch_sql, pos.from_tick, pos.to_tick,
-                                          pos.after_seq, wanted);
+      const auto rows =
+          db::exec(txn, conn, batch_sql, pos.from_tick, pos.to_tick, pos.after_seq, wanted);
       for (const auto& row : rows) {
         out.events.push_back(events::envelope_from_row(row));
         out.positions.push_back({pos.from_tick, pos.to_tick, out.events.back().global_seq});

@@ -86,15 +86,15 @@ void Application::connect() {
     std::chrono::milliseconds backoff = 200ms;
     while (!stopping_) {
       try {
-        auto store = Store::builder(url_)
-                         .schema(cfg_.schema)
-                         .max_connections(static_cast<std::size_t>(cfg_.database.max_connections))
-                         .notify_channel(cfg_.daemon.notify_channel)
-                         .application_name("rillflowd")
-                         .prepared_statements(*parse_prepared_statements(
-                             cfg_.database.prepared_statements))
-                         .log_sink([](std::string_view message) { spdlog::warn("{}", message); })
-                         .build();
+        auto store =
+            Store::builder(url_)
+                .schema(cfg_.schema)
+                .max_connections(static_cast<std::size_t>(cfg_.database.max_connections))
+                .notify_channel(cfg_.daemon.notify_channel)
+                .application_name("rillflowd")
+                .prepared_statements(*parse_prepared_statements(cfg_.database.prepared_statements))
+                .log_sink([](std::string_view message) { spdlog::warn("{}", message); })
+                .build();
         try {
           const auto applied = store.schema().sync();
           if (!applied.empty())

@@ -23,8 +23,7 @@ std::string classify_db_failure(const std::exception& e) {
 std::string unready_reason(const StatusSnapshot& s) {
   if (s.draining) return "draining: shutting down";
   if (!s.db_ok) {
-    return "database " + s.db_failure +
-           (s.db_error.empty() ? std::string() : ": " + s.db_error);
+    return "database " + s.db_failure + (s.db_error.empty() ? std::string() : ": " + s.db_error);
   }
   if (!s.started) return "starting";
   if (std::chrono::system_clock::now() - s.refreshed_at > std::chrono::seconds(5)) {

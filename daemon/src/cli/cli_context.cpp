@@ -22,11 +22,11 @@ Store& Context::store() {
     const std::string& chosen = schema_given || config_path.empty() ? schema : config().schema;
     const std::string& prepared = !prepared_statements.empty() ? prepared_statements
                                   : config_path.empty()        ? std::string("auto")
-                                                               : config().database.prepared_statements;
+                                                        : config().database.prepared_statements;
     store_ = Store::builder(url)
                  .schema(chosen)
-                 .prepared_statements(parse_prepared_statements(prepared).value_or(
-                     PreparedStatements::kAuto))
+                 .prepared_statements(
+                     parse_prepared_statements(prepared).value_or(PreparedStatements::kAuto))
                  .max_connections(4)
                  .application_name("rillflow-cli")
                  .build();
