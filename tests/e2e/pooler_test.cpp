@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <csignal>
 #include <regex>
 
 using namespace rillflow;
@@ -49,7 +51,7 @@ std::int64_t projected(const TestSchema& db) {
 double counter(int port, const std::string& series) {
   const auto body = http_get(port, "/metrics").body;
   std::smatch m;
-  const std::regex re("\n" + std::regex_replace(series, std::regex(R"([{}"])"), R"(\$&)") +
+  const std::regex re("\n" + std::regex_replace(series, std::regex(R"([{}])"), R"(\$&)") +
                       R"( ([0-9.e+]+))");
   return std::regex_search(body, m, re) ? std::stod(m[1]) : -1;
 }

@@ -1,12 +1,11 @@
 #include "support/pgbouncer.hpp"
 
+#include "util/process.hpp"
+
 #include <pqxx/pqxx>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pwd.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <chrono>
@@ -33,28 +32,6 @@ std::string find_binary() {
   }
   throw std::runtime_error(
       "pgbouncer not found (Debian: apt-get install pgbouncer, or run scripts/setup)");
-}
-
-int free_tcp_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  if (fd >= 0) ::close(fd);
-  if (port < 0) throw std::runtime_error("cannot find a free TCP port on 127.0.0.1");
-  return port;
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 std::string read_all(const fs::path& p) {
@@ -100,7 +77,7 @@ PgBouncer PgBouncer::start(const std::string& backend_url, const Options& option
     if (::chown(b.dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0)
       throw std::runtime_error("cannot hand " + b.dir_ + " to postgres");
   }
-  b.port_ = free_tcp_port();
+  b.port_ = util::free_tcp_port();
   const fs::path dir = b.dir_;
   {
     std::ofstream ini(dir / "pgbouncer.ini");
@@ -132,31 +109,20 @@ PgBouncer PgBouncer::start(const std::string& backend_url, const Options& option
 
   // The watchdog: a shell that runs pgbouncer in the background and waits for EOF on a pipe
   // whose write end only this process holds (close-on-exec, so no child keeps it open).
-  std::string run = shell_quote(binary) + " " + shell_quote((dir / "pgbouncer.ini").string());
+  std::string run =
+      util::shell_quote(binary) + " " + util::shell_quote((dir / "pgbouncer.ini").string());
   if (!run_as.empty()) run = "runuser -u " + run_as + " -- " + run;
-  const std::string pidfile = shell_quote((dir / "pgbouncer.pid").string());
+  const std::string pidfile = util::shell_quote((dir / "pgbouncer.pid").string());
   const std::string script = run + " & child=$!; read _; kill $(cat " + pidfile +
                              " 2>/dev/null) $child 2>/dev/null; wait $child; rm -rf " +
-                             shell_quote(b.dir_);
+                             util::shell_quote(b.dir_);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-  const std::string out_path = (dir / "watchdog.out").string();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setsid();
-    ::dup2(fds[0], 0);
-    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (out >= 0) {
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-    }
-    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t pid = util::spawn_detached({"/bin/sh", "-c", script}, fds[0]);
   ::close(fds[0]);
   if (pid < 0) {
     ::close(fds[1]);
-    throw std::runtime_error("fork failed");
+    throw std::runtime_error("cannot start the pgbouncer watchdog shell");
   }
   b.watchdog_ = pid;
   b.watchdog_fd_ = fds[1];
@@ -169,8 +135,7 @@ PgBouncer PgBouncer::start(const std::string& backend_url, const Options& option
     int status = 0;
     if (::waitpid(b.watchdog_, &status, WNOHANG) == b.watchdog_) {
       b.watchdog_ = -1;
-      throw std::runtime_error("pgbouncer exited at start: " + read_all(dir / "watchdog.out") +
-                               read_all(dir / "pgbouncer.log"));
+      throw std::runtime_error("pgbouncer exited at start: " + read_all(dir / "pgbouncer.log"));
     }
     try {
       pqxx::connection c(b.url_);
