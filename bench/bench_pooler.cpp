@@ -53,9 +53,12 @@ class Raw {
               ".events (stream_id, stream_seq, event_type, body, headers) select $1::uuid, "
               "$2::bigint + i, 'Bench', $3::jsonb, '{}'::jsonb from generate_series(0, $4::int "
               "- 1) i";
-    feed_ = "select global_seq, body from " + schema_ +
-            ".events where global_seq > $1::bigint order by global_seq limit " +
-            std::to_string(kFeedPage);
+    // The columns an envelope has; the body is parsed as rillflow parses it.
+    feed_ =
+        "select global_seq, stream_id, stream_seq, event_type, body, headers, causation_id, "
+        "correlation_id, created_at from " +
+        schema_ + ".events where global_seq > $1::bigint order by global_seq limit " +
+        std::to_string(kFeedPage);
     if (prepared_) {
       check(PQprepare(conn_, "upsert", upsert_.c_str(), 0, nullptr));
       check(PQprepare(conn_, "insert", insert_.c_str(), 0, nullptr));
@@ -85,6 +88,11 @@ class Raw {
       const char* p[] = {after.c_str()};
       PGresult* r = run("feed", feed_, 1, p);
       const int rows = PQntuples(r);
+      for (int i = 0; i < rows; ++i) {
+        const auto body =
+            rillflow::parse_json(std::string_view(PQgetvalue(r, i, 4), PQgetlength(r, i, 4)));
+        if (!body.is_object()) throw std::runtime_error("feed: body is not an object");
+      }
       if (rows > 0) after = PQgetvalue(r, rows - 1, 0);
       PQclear(r);
       n += rows;
@@ -259,6 +267,8 @@ int run(double seconds, bool quick) {
       sides[0].feed_events / passes);
   // Drop the schema (directly).
   PGconn* admin = PQconnectdb(db.url().c_str());
+  PQsetNoticeProcessor(
+      admin, [](void*, const char*) {}, nullptr);
   PQclear(PQexec(admin, ("drop schema if exists " + schema + " cascade").c_str()));
   PQfinish(admin);
   return 0;
