@@ -289,7 +289,7 @@ TEST_CASE("run_until_idle_waits_out_retry_backoffs_then_reports") {
                .register_projection("p", handler, slow_retry(3))
                .build();
   const auto report = d.run_until_idle();
-  CHECK(report.processed == 7);  // the poison event is parked, not processed
+  CHECK(report.processed == 7);  // handled, the parked poison event included
   CHECK(report.parked == 1);
   CHECK(report.remaining == 0);
   // Two retries of the flaky event (60 s, then 120 s), two of the poison one.
