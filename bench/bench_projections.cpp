@@ -169,7 +169,7 @@ int main(int argc, char** argv) try {
           .register_projection("counter", std::make_shared<Counter>("\"" + schema + "\".counts"))
           .build();
   t0 = Clock::now();
-  const auto processed = daemon.run_until_idle();
+  const std::size_t processed = daemon.run_until_idle().processed;
   const double rf_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
   t0 = Clock::now();

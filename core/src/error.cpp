@@ -34,6 +34,12 @@ std::string_view error_code_name(ErrorCode code) noexcept {
       return "config";
     case ErrorCode::kPlugin:
       return "plugin";
+    case ErrorCode::kLeaseHeldElsewhere:
+      return "lease_held_elsewhere";
+    case ErrorCode::kLeaseLost:
+      return "lease_lost";
+    case ErrorCode::kNotFound:
+      return "not_found";
   }
   return "unknown";
 }
@@ -68,6 +74,26 @@ VersionConflict::VersionConflict(std::string stream_id, std::string expected, st
       stream_id_(std::move(stream_id)),
       expected_(std::move(expected)),
       actual_(actual) {}
+
+LeaseHeldElsewhere::LeaseHeldElsewhere(std::string kind, std::string name)
+    : Error(ErrorCode::kLeaseHeldElsewhere,
+            kind + " '" + name +
+                "' is leased by another runtime; stop it (or wait for its lease to expire)"),
+      kind_(std::move(kind)),
+      name_(std::move(name)) {}
+
+LeaseLost::LeaseLost(std::string kind, std::string name, std::int64_t epoch)
+    : Error(ErrorCode::kLeaseLost, "lost the lease of " + kind + " '" + name + "' (epoch " +
+                                       std::to_string(epoch) +
+                                       " was taken over or released); nothing was committed"),
+      kind_(std::move(kind)),
+      name_(std::move(name)),
+      epoch_(epoch) {}
+
+NotFound::NotFound(std::string what, std::string name)
+    : Error(ErrorCode::kNotFound, "no " + what + " named '" + name + "' exists"),
+      what_(std::move(what)),
+      name_(std::move(name)) {}
 
 IdempotencyConflict::IdempotencyConflict(std::string stream_id, std::string key)
     : Error(ErrorCode::kIdempotencyConflict,

@@ -209,6 +209,23 @@ TEST_CASE("cli_projections_run_the_configured_plugins_and_administer_them") {
   CHECK(run({"projections", "reset-checkpoint", "totals", "0"}).exit_code == 0);
   CHECK(contains(run({"projections", "list"}).output, "totals: at global_seq 0"));
   CHECK(run({"projections", "status", "nope"}).exit_code == 1);
+
+  // Unknown names: exit 1 naming them, nothing written.
+  for (const char* cmd : {"pause", "resume", "metrics", "dlq-list"}) {
+    r = run({"projections", cmd, "typo"});
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.output, "'typo'"));
+  }
+  CHECK(pqxx::nontransaction(conn)
+            .exec("select count(*) from \"" + db.name() + "\".work_units where name = 'typo'")[0][0]
+            .as<int>() == 0);
+  // Something left undone (paused): run-until-idle says so and exits 1.
+  CHECK(run({"projections", "pause", "totals"}).exit_code == 0);
+  events.append_stream(new_uuid(), Expected::any(),
+                       {Event("OrderPlaced", boost::json::object{{"total", 2}})});
+  r = run({"projections", "run-until-idle"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "remaining"));
   std::remove(config.c_str());
 }
 

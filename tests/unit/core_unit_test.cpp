@@ -3,6 +3,8 @@
 
 #include "db/conninfo.hpp"
 #include "db/sql.hpp"
+#include "runtime/membership.hpp"
+#include "runtime/retry.hpp"
 #include "schema/migrations.hpp"
 
 #include <doctest/doctest.h>
@@ -100,4 +102,71 @@ TEST_CASE("migrations_are_numbered_densely_and_checksums_are_stable") {
   CHECK(sums.size() == schema::migrations().size());
   CHECK(schema::checksum("") == "cbf29ce484222325");  // FNV-1a 64 offset basis
   CHECK(schema::checksum("a") == "af63dc4c8601ec8c");
+}
+
+TEST_CASE("retry_delays_double_from_the_base_up_to_the_cap") {
+  runtime::RetryPolicy p;
+  p.max_attempts = 4;
+  p.base_delay = std::chrono::milliseconds(100);
+  p.max_delay = std::chrono::milliseconds(350);
+  CHECK(p.delay(1).count() == 100);
+  CHECK(p.delay(2).count() == 200);
+  CHECK(p.delay(3).count() == 350);  // capped
+  CHECK(p.delay(30).count() == 350);
+  CHECK(p.after_failure(1) == runtime::RetryPolicy::Action::kRetry);
+  CHECK(p.after_failure(3) == runtime::RetryPolicy::Action::kRetry);
+  CHECK(p.after_failure(4) == runtime::RetryPolicy::Action::kPark);
+  p.on_failure = FailurePolicy::kStop;
+  CHECK(p.after_failure(4) == runtime::RetryPolicy::Action::kStop);
+  p.base_delay = std::chrono::milliseconds(0);
+  CHECK(p.delay(1).count() == 1);  // never zero: a retry always waits
+  ProjectionOptions o;
+  o.max_attempts = 0;
+  CHECK(runtime::RetryPolicy::of(o).max_attempts == 1);
+}
+
+TEST_CASE("assignment_splits_units_of_any_kind_across_live_runtimes_deterministically") {
+  using runtime::Membership;
+  using runtime::UnitKey;
+  const std::vector<UnitKey> units{{"projection", "c"},
+                                   {"projection", "a"},
+                                   {"snapshot", "a"},
+                                   {"projection", "b"},
+                                   {"projection", "a"}};
+  // Three distinct units sorted (projection/a, projection/b, projection/c, snapshot/a), duplicates
+  // dropped, dealt round robin over the sorted live set.
+  const auto x = Membership::assign(units, {"node-b", "node-a"}, "node-a");
+  const auto y = Membership::assign(units, {"node-a", "node-b"}, "node-b");
+  REQUIRE(x.size() == 2);
+  REQUIRE(y.size() == 2);
+  CHECK(x[0] == UnitKey{"projection", "a"});
+  CHECK(x[1] == UnitKey{"projection", "c"});
+  CHECK(y[0] == UnitKey{"projection", "b"});
+  CHECK(y[1] == UnitKey{"snapshot", "a"});
+  // Same inputs in any order: same answer on every node.
+  CHECK(Membership::assign({units.rbegin(), units.rend()}, {"node-a", "node-b"}, "node-a") == x);
+  // Not in the live set (yet), or nobody live: this node runs everything.
+  CHECK(Membership::assign(units, {"node-a", "node-b"}, "node-c").size() == 4);
+  CHECK(Membership::assign(units, {}, "node-a").size() == 4);
+  // Every unit goes to exactly one live node.
+  std::set<std::string> seen;
+  for (const auto* self : {"n1", "n2", "n3"}) {
+    for (const auto& k : Membership::assign(units, {"n1", "n2", "n3"}, self))
+      CHECK(seen.insert(k.kind + "/" + k.name).second);
+  }
+  CHECK(seen.size() == 4);
+}
+
+TEST_CASE("the_live_window_is_two_and_a_half_heartbeats_capped_by_the_lease_ttl") {
+  using runtime::Membership;
+  using std::chrono::milliseconds;
+  CHECK(Membership::live_window_for(milliseconds(1000), milliseconds(30000)).count() == 2500);
+  CHECK(Membership::live_window_for(milliseconds(1000), milliseconds(2000)).count() == 2000);
+}
+
+TEST_CASE("the_notify_payload_names_the_schema") {
+  CHECK(notify::kDefaultChannel == "rillflow_events");
+  CHECK(StoreOptions{}.notify_channel == notify::kDefaultChannel);
+  CHECK(notify::concerns(notify::payload_for("tenant_a"), "tenant_a"));
+  CHECK_FALSE(notify::concerns(notify::payload_for("tenant_a"), "tenant_b"));
 }

@@ -26,6 +26,9 @@ enum class ErrorCode : int {
   kTenantNotFound = 30,       ///< the tenant's schema has not been provisioned
   kConfig = 40,               ///< the configuration is invalid (key path and value named)
   kPlugin = 41,               ///< a plugin could not be loaded or initialised
+  kLeaseHeldElsewhere = 50,   ///< another runtime holds the lease of a unit of work
+  kLeaseLost = 51,            ///< this runtime's lease was taken over (or released) meanwhile
+  kNotFound = 52,             ///< a named thing (projection, unit of work) does not exist
 };
 
 /// Stable lower-case name of a code, e.g. "version_conflict".
@@ -142,6 +145,48 @@ class PluginError : public Error {
 
  private:
   std::string path_;
+};
+
+/// Another runtime holds a valid lease on the unit of work (kind, name): retry after it expires
+/// or is released.
+class LeaseHeldElsewhere : public Error {
+ public:
+  LeaseHeldElsewhere(std::string kind, std::string name);
+  const std::string& kind() const noexcept { return kind_; }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  std::string kind_;
+  std::string name_;
+};
+
+/// The lease this runtime held on (kind, name) was taken over or released: whatever the current
+/// transaction wrote must not commit (it is rolled back).
+class LeaseLost : public Error {
+ public:
+  LeaseLost(std::string kind, std::string name, std::int64_t epoch);
+  const std::string& kind() const noexcept { return kind_; }
+  const std::string& name() const noexcept { return name_; }
+  /// The fencing epoch that is no longer current.
+  std::int64_t epoch() const noexcept { return epoch_; }
+
+ private:
+  std::string kind_;
+  std::string name_;
+  std::int64_t epoch_;
+};
+
+/// A named thing does not exist, e.g. a projection with no stored row and no registration.
+class NotFound : public Error {
+ public:
+  NotFound(std::string what, std::string name);
+  /// What was looked for, e.g. "projection".
+  const std::string& what_kind() const noexcept { return what_; }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  std::string what_;
+  std::string name_;
 };
 
 }  // namespace rillflow

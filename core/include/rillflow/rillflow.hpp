@@ -15,6 +15,7 @@
 #include <rillflow/error.hpp>
 #include <rillflow/events/event.hpp>
 #include <rillflow/events/event_store.hpp>
+#include <rillflow/events/notify.hpp>
 #include <rillflow/json.hpp>
 #include <rillflow/projections/projection_daemon.hpp>
 #include <rillflow/projections/projection_handler.hpp>

@@ -2,6 +2,7 @@
 
 #include <rillflow/documents/document_store.hpp>
 #include <rillflow/events/event_store.hpp>
+#include <rillflow/events/notify.hpp>
 #include <rillflow/fwd.hpp>
 #include <rillflow/schema/schema_manager.hpp>
 #include <rillflow/uuid.hpp>
@@ -39,7 +40,7 @@ struct StoreOptions {
   std::chrono::milliseconds acquire_timeout{30000};
   std::string schema = "public";
   /// LISTEN/NOTIFY channel appends notify once per transaction; empty disables NOTIFY.
-  std::string notify_channel = "rillflow_events";
+  std::string notify_channel = std::string(notify::kDefaultChannel);
   std::string application_name = "rillflow";
   /// Metadata every session's event appends carry unless the session overrides it
   /// (headers, causation_id, correlation_id; an idempotency key here is rejected).

@@ -2,6 +2,7 @@
 // Pieces shared by the event store's statements (private to rillflow::core).
 
 #include "db/pool.hpp"
+#include "runtime/feed_reader.hpp"
 #include "store_state.hpp"
 
 #include <rillflow/events/event.hpp>
@@ -13,14 +14,9 @@
 
 namespace rillflow::events {
 
-/// The column list every envelope query selects, in the order envelope_from_row reads.
-inline constexpr const char* kEnvelopeColumns =
-    "e.global_seq, e.stream_id::text, e.stream_seq, e.event_type, e.body::text, e.headers::text, "
-    "e.causation_id::text, e.correlation_id::text, "
-    "(date_part('epoch', e.created_at) * 1000000)::bigint";  // float8: exact to the microsecond
-
-EventEnvelope envelope_from_row(const pqxx::row& row);
-std::vector<EventEnvelope> envelopes_from(const pqxx::result& result);
+// The one envelope column list and decoder live in the feed reader.
+using runtime::envelope_from_row;
+using runtime::envelopes_from;
 
 /// Events of one stream with stream_seq >= from_version, in order, read by the caller's
 /// transaction (so a session or an aggregate commit sees its own appends).

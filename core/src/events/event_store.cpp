@@ -1,5 +1,6 @@
 #include <rillflow/error.hpp>
 #include <rillflow/events/event_store.hpp>
+#include <rillflow/events/notify.hpp>
 
 #include "db/sql.hpp"
 #include "events/event_sql.hpp"
@@ -8,11 +9,6 @@ namespace rillflow {
 namespace events {
 
 namespace {
-
-std::optional<Uuid> optional_uuid(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return parse_uuid(f.c_str());
-}
 
 std::optional<std::string> optional_text(const std::optional<Uuid>& id) {
   if (!id) return std::nullopt;
@@ -62,34 +58,11 @@ constexpr const char* kNotifySuffix = ", pg_notify($9, $10) is null from ins";
 
 }  // namespace
 
-EventEnvelope envelope_from_row(const pqxx::row& row) {
-  EventEnvelope env;
-  env.global_seq = row[0].as<std::int64_t>();
-  env.stream_id = parse_uuid(std::string_view(row[1].c_str(), row[1].size()));
-  env.stream_seq = row[2].as<std::int64_t>();
-  env.type.assign(row[3].c_str(), row[3].size());
-  env.body = boost::json::parse(std::string_view(row[4].c_str(), row[4].size()));
-  const std::string_view headers(row[5].c_str(), row[5].size());
-  env.headers = headers == "{}" ? Json(boost::json::object()) : boost::json::parse(headers);
-  env.causation_id = optional_uuid(row[6]);
-  env.correlation_id = optional_uuid(row[7]);
-  env.created_at =
-      std::chrono::system_clock::time_point(std::chrono::microseconds(row[8].as<std::int64_t>()));
-  return env;
-}
-
-std::vector<EventEnvelope> envelopes_from(const pqxx::result& result) {
-  std::vector<EventEnvelope> out;
-  out.reserve(result.size());
-  for (const auto& row : result) out.push_back(envelope_from_row(row));
-  return out;
-}
-
 std::vector<EventEnvelope> read_stream_in(pqxx::transaction_base& txn, db::Connection& conn,
                                           const detail::StoreState& state, const Uuid& stream_id,
                                           std::int64_t from_version,
                                           std::optional<std::int64_t> limit) {
-  const std::string sql = state.sql(std::string("select ") + kEnvelopeColumns +
+  const std::string sql = state.sql("select " + runtime::envelope_columns("e") +
                                     " from {schema}.events e where e.stream_id = $1::uuid and "
                                     "e.stream_seq >= $2 order by e.stream_seq limit $3");
   return envelopes_from(db::exec(txn, conn, sql, to_string(stream_id), from_version, limit));
@@ -164,7 +137,7 @@ AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
   } else {
     res = db::exec(txn, conn, state.sql(kAppendSql) + kNotifySuffix, id, n, kind,
                    expected.version(), headers, causation, correlation, batch,
-                   state.options.notify_channel, state.options.schema);
+                   state.options.notify_channel, notify::payload_for(state.options.schema));
   }
   const auto prev = res[0][0].as<std::int64_t>();
   if (res[0][1].as<std::int64_t>() != n) {

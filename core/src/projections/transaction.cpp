@@ -34,6 +34,34 @@ std::int64_t QueryResult::int64(std::size_t row, std::size_t column) const {
   }
 }
 
+namespace {
+
+// Call inside a catch block. The handler's own statement failed: its message and SQLSTATE, not
+// a diagnosis of Rillflow's tables (a read model's missing table is the handler's business).
+// Connection failures are translated as everywhere else (and the connection dropped).
+[[noreturn]] void rethrow_statement_error(db::Connection& conn) {
+  try {
+    throw;
+  } catch (const pqxx::sql_error& e) {
+    const std::string state = e.sqlstate();
+    if (!state.starts_with("08")) {
+      throw Error(state == "57014" || state == "55P03" ? ErrorCode::kTimeout : ErrorCode::kDatabase,
+                  "statement failed (SQLSTATE " + state + "): " + db::trim_message(e.what()),
+                  state);
+    }
+  } catch (...) {
+  }
+  bool broken = false;
+  try {
+    db::rethrow_as_rillflow("the database", broken);
+  } catch (...) {
+    if (broken) conn.mark_broken();
+    throw;
+  }
+}
+
+}  // namespace
+
 QueryResult Transaction::exec_params(std::string_view sql, const std::vector<SqlParam>& params) {
   auto* txn = static_cast<pqxx::transaction_base*>(impl_);
   auto* conn = static_cast<db::Connection*>(connection_);
@@ -54,13 +82,7 @@ QueryResult Transaction::exec_params(std::string_view sql, const std::vector<Sql
     }
     return QueryResult(std::move(rows));
   } catch (...) {
-    bool broken = false;
-    try {
-      db::rethrow_as_rillflow("the database", broken);
-    } catch (...) {
-      if (broken) conn->mark_broken();
-      throw;
-    }
+    rethrow_statement_error(*conn);
   }
 }
 

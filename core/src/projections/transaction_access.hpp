@@ -22,7 +22,11 @@ inline Transaction wrap(pqxx::transaction_base& txn, db::Connection& conn,
 /// that: one event's failure undone, the rest of the batch kept. Rolls back unless committed.
 class ExplicitTransaction {
  public:
-  explicit ExplicitTransaction(db::Connection& conn) : txn_(conn.raw()) { txn_.exec("begin"); }
+  /// `begin` may carry settings local to the transaction ("begin; set local ...").
+  explicit ExplicitTransaction(db::Connection& conn, const std::string& begin = "begin")
+      : txn_(conn.raw()) {
+    txn_.exec(begin);
+  }
   ~ExplicitTransaction() {
     if (!open_) return;
     try {

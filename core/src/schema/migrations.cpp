@@ -127,7 +127,32 @@ create table {schema}.snapshots (
 );
 )sql";
 
-const std::array<Migration, 3> kMigrations{{
+// One home for every consumer kind's runtime state (runtime/work_unit.hpp explains the choice):
+// the projections' rows become work units of kind 'projection' and their DLQ rows parked events
+// of that kind. `projections` and `projection_dlq` stay as views of them for tools and SQL.
+constexpr std::string_view kRuntime = R"sql(alter table {schema}.projections rename to work_units;
+alter table {schema}.work_units rename constraint projections_pkey to work_units_pkey;
+alter table {schema}.work_units add column kind text not null default 'projection';
+alter table {schema}.work_units alter column kind drop default;
+alter table {schema}.work_units drop constraint work_units_pkey;
+alter table {schema}.work_units add constraint work_units_pkey primary key (kind, name);
+create view {schema}.projections as
+  select name, from_tick, to_tick, after_seq, last_global_seq, paused, stopped, lease_owner,
+         lease_expires_at, lease_epoch, attempts, backoff_until, last_error, updated_at
+  from {schema}.work_units where kind = 'projection';
+alter table {schema}.projection_dlq rename to parked;
+alter table {schema}.parked rename column projection to name;
+alter table {schema}.parked add column kind text not null default 'projection';
+alter table {schema}.parked alter column kind drop default;
+drop index {schema}.projection_dlq_projection_idx;
+create index parked_unit_idx on {schema}.parked (kind, name, id);
+create view {schema}.projection_dlq as
+  select id, name as projection, global_seq, stream_id, stream_seq, event_type, body, headers,
+         causation_id, correlation_id, event_created_at, error, attempts, failed_at, requeued_at
+  from {schema}.parked where kind = 'projection';
+)sql";
+
+const std::array<Migration, 4> kMigrations{{
     {1,
      "events",
      kEvents,
@@ -136,11 +161,16 @@ const std::array<Migration, 3> kMigrations{{
     {2,
      "projections",
      kProjections,
-     {"projections", "projection_dlq", "projection_dlq_projection_idx", "daemon_nodes"}},
+     {"daemon_nodes"}},  // its other relations are reshaped by migration 4
     {3,
      "documents",
      kDocuments,
      {"docs", "docs_pkey", "docs_doc_gin_idx", "snapshots", "snapshots_pkey"}},
+    {4,
+     "runtime",
+     kRuntime,
+     {"work_units", "work_units_pkey", "parked", "parked_unit_idx", "projections",
+      "projection_dlq"}},
 }};
 
 }  // namespace

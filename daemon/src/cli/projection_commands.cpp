@@ -80,30 +80,33 @@ class Progress {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-std::size_t run_until_idle(Context& ctx, ProjectionDaemon& d, const std::string& only) {
+// Catches up (waiting out retry backoffs); 0 when nothing remains, else 1.
+int run_until_idle(Context& ctx, ProjectionDaemon& d, const std::string& only) {
   std::int64_t total = 0;
   for (const auto& name : d.registered()) {
     if (only.empty() || name == only) total += d.metrics(name).lag_events;
   }
   Progress progress(total);
-  std::size_t done = 0;
-  if (only.empty()) {
-    done =
-        d.run_until_idle([&](const std::string& name, std::size_t n) { progress.update(name, n); });
-  } else {
-    for (TickResult r = d.tick_once(only); r.outcome == TickOutcome::kProcessed;
-         r = d.tick_once(only)) {
-      done += r.processed;
-      progress.update(only, done);
-    }
-  }
+  const auto on_progress = [&](const std::string& name, std::size_t n) {
+    progress.update(name, n);
+  };
+  const RunReport r =
+      only.empty() ? d.run_until_idle(on_progress) : d.run_until_idle(only, on_progress);
   progress.finish();
   if (ctx.json) {
-    print_json(boost::json::object{{"processed", done}});
+    print_json(boost::json::object{
+        {"processed", r.processed}, {"parked", r.parked}, {"remaining", r.remaining}});
   } else {
-    std::cout << "processed " << done << " event(s)\n";
+    std::cout << "processed " << r.processed << " event(s), parked " << r.parked << ", remaining "
+              << r.remaining << "\n";
   }
-  return done;
+  if (r.remaining > 0) {
+    std::cerr << "rillflow: " << r.remaining
+              << " event(s) remain unprocessed (a projection is paused, stopped by its failure "
+                 "policy, or leased by another runtime; see `rillflow projections status`)\n";
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -176,9 +179,9 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
       [&ctx] {
         auto d = runtime(ctx, true);
         d.rebuild(name);
-        std::cout << "rebuilt " << name << " (read model cleared, checkpoint at the start)\n";
-        if (!no_run) run_until_idle(ctx, d, name);
-        return 0;
+        (ctx.json ? std::cerr : std::cout)
+            << "rebuilt " << name << " (read model cleared, checkpoint at the start)\n";
+        return no_run ? 0 : run_until_idle(ctx, d, name);
       });
   rebuild->add_flag("--no-run", no_run, "Only reset; leave catching up to the daemon");
   static std::string only;
@@ -209,8 +212,7 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
   auto* idle = command("run-until-idle", "Process until every projection (or --name) is caught up",
                        false, [&ctx] {
                          auto d = runtime(ctx, true);
-                         run_until_idle(ctx, d, only);
-                         return 0;
+                         return run_until_idle(ctx, d, only);
                        });
   idle->add_option("--name", only, "Only this projection");
   auto* dlq_list = command("dlq-list", "List parked events of a projection", true, [&ctx] {

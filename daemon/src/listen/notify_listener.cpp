@@ -1,5 +1,7 @@
 #include "listen/notify_listener.hpp"
 
+#include <rillflow/events/notify.hpp>
+
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
@@ -134,7 +136,7 @@ void NotifyListener::on_readable() {
   }
   bool relevant = false;
   while (PGnotify* n = PQnotifies(conn_)) {
-    relevant = relevant || schema_ == n->extra;  // the payload names the appending store's schema
+    relevant = relevant || rillflow::notify::concerns(n->extra, schema_);
     PQfreemem(n);
   }
   if (relevant) on_wakeup_();

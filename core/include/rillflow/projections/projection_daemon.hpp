@@ -49,6 +49,19 @@ struct TickResult {
   TickOutcome outcome = TickOutcome::kIdle;
   std::size_t processed = 0;  ///< events handled (including filtered-out ones skipped)
   std::size_t failed = 0;     ///< events that failed this tick (retried later or dead-lettered)
+  std::size_t parked = 0;     ///< events dead-lettered this tick
+  /// With kBackoff: when the failed event is retried (on the runtime's clock).
+  std::optional<std::chrono::system_clock::time_point> retry_at;
+};
+
+/// What run_until_idle() did. Converts to `processed`.
+struct RunReport {
+  std::size_t processed = 0;  ///< events handled
+  std::size_t parked = 0;     ///< events dead-lettered on the way
+  /// Committed events not handled when it returned (beyond each projection's last handled
+  /// global_seq): a projection paused, stopped by policy, or leased by another runtime.
+  std::int64_t remaining = 0;
+  operator std::size_t() const noexcept { return processed; }  // NOLINT: keeps `n == run...()`
 };
 
 /// A projection's persisted state, as `status` / `list` show it.
@@ -118,10 +131,14 @@ class ProjectionDaemon {
   TickResult tick_once(const std::string& name);
   /// One tick of every registered projection, in registration order.
   std::map<std::string, TickResult> tick_all_once();
-  /// Ticks until no projection made progress in a round; returns the events processed.
-  /// `on_progress(name, processed_so_far)` is called after every batch when given.
-  std::size_t run_until_idle(
+  /// Ticks until every committed event is handled or parked, or a projection cannot go on (paused,
+  /// stopped by policy, leased elsewhere): retry backoffs are waited out (with the builder's
+  /// sleeper). `on_progress(name, processed_so_far)` is called after every batch when given.
+  RunReport run_until_idle(
       const std::function<void(const std::string&, std::size_t)>& on_progress = {});
+  /// The same for the one projection `name` (NotFound when it is not registered).
+  RunReport run_until_idle(const std::string& name,
+                           const std::function<void(const std::string&, std::size_t)>& on_progress);
   /// Ticks in a loop until `stop` becomes true, sleeping `poll_interval` when idle.
   void run_loop(const std::atomic<bool>& stop,
                 std::chrono::milliseconds poll_interval = std::chrono::milliseconds(500));
@@ -136,27 +153,32 @@ class ProjectionDaemon {
 
   // Sharing projections between runtimes (rillflowd uses these; see docs/daemon.md).
   /// Records this runtime as alive and returns the owner ids of every live runtime (heartbeat
-  /// younger than the lease TTL), sorted. Forgets runtimes silent for an hour.
+  /// younger than 2.5 heartbeat intervals, at most the lease TTL), sorted. Forgets runtimes
+  /// silent for an hour. Call it once per heartbeat interval.
   std::vector<std::string> heartbeat();
   /// Removes this runtime from the live set (on shutdown), so the others take over at once.
   void leave();
   /// The registered projections this runtime should run when `live` runtimes share them:
-  /// the i-th projection by name goes to the (i mod n)-th live runtime by owner id.
+  /// the i-th projection by name goes to the (i mod n)-th live runtime by owner id; all of them
+  /// when this runtime is not in `live`.
   std::vector<std::string> assignment(const std::vector<std::string>& live) const;
 
   std::vector<std::string> registered() const;
   const std::string& owner_id() const;
 
-  // Admin.
+  // Admin. A name that is neither registered nor stored throws NotFound and writes nothing; an
+  // empty name throws kInvalidArgument.
   std::vector<ProjectionStatus> list() const;
   std::optional<ProjectionStatus> status(const std::string& name) const;
   void pause(const std::string& name);
   void resume(const std::string& name);
   /// Moves the checkpoint so that every event with global_seq > `after_global_seq` is handled
-  /// again (0: from the start). Does not touch the read model.
+  /// again (0: from the start). Does not touch the read model. Refuses a negative value or one
+  /// beyond the head (kInvalidArgument).
   void reset_checkpoint(const std::string& name, std::int64_t after_global_seq);
-  /// Under the lease: handler reset(), checkpoint to the start, DLQ cleared. Throws when another
-  /// runtime holds the lease or no handler is registered under `name`.
+  /// Under the lease: handler reset(), checkpoint to the start, DLQ cleared (run_until_idle()
+  /// then replays). Throws LeaseHeldElsewhere when another runtime holds the lease, LeaseLost
+  /// when it is taken over meanwhile, NotFound when no handler is registered under `name`.
   void rebuild(const std::string& name);
   std::vector<DlqEntry> dlq_list(const std::string& name, std::size_t limit = 100) const;
   /// Marks one DLQ entry for redelivery: the next tick hands that event (only it) to the handler
@@ -191,6 +213,28 @@ class ProjectionDaemonBuilder {
     lease_ttl_ = ttl;
     return *this;
   }
+  /// How often the caller heartbeats (default 1 s): a runtime silent for 2.5 intervals is not live.
+  ProjectionDaemonBuilder& heartbeat_interval(std::chrono::milliseconds interval) {
+    heartbeat_interval_ = interval;
+    return *this;
+  }
+  /// The clock retry backoffs are computed and compared with (default: system_clock::now).
+  ProjectionDaemonBuilder& clock(std::function<std::chrono::system_clock::time_point()> now) {
+    clock_ = std::move(now);
+    return *this;
+  }
+  /// How run_until_idle() waits for a backoff (default: std::this_thread::sleep_for). A test
+  /// passes one that advances its clock.
+  ProjectionDaemonBuilder& sleeper(std::function<void(std::chrono::milliseconds)> sleep) {
+    sleeper_ = std::move(sleep);
+    return *this;
+  }
+  /// True when something else (rillflowd's ticker) creates feed ticks; by default each batch
+  /// creates one when events committed since the newest.
+  ProjectionDaemonBuilder& external_ticker(bool external) {
+    external_ticker_ = external;
+    return *this;
+  }
   /// Overrides the generated owner id (host:pid:random).
   ProjectionDaemonBuilder& owner_id(std::string id) {
     owner_ = std::move(id);
@@ -213,6 +257,10 @@ class ProjectionDaemonBuilder {
   std::optional<std::string> schema_;
   ProjectionOptions defaults_;
   std::chrono::milliseconds lease_ttl_{30000};
+  std::chrono::milliseconds heartbeat_interval_{1000};
+  std::function<std::chrono::system_clock::time_point()> clock_;
+  std::function<void(std::chrono::milliseconds)> sleeper_;
+  bool external_ticker_ = false;
   std::string owner_;
   std::vector<Registration> registrations_;
 };

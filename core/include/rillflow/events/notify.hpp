@@ -1,0 +1,26 @@
+#pragma once
+// The wake-up protocol between appenders and feed consumers. An appending transaction sends at
+// most one NOTIFY on the store's channel (StoreBuilder::notify_channel; empty: none), committed
+// with its events; the payload is the store's schema name, unquoted, so one listener on a
+// channel shared by several schemas wakes only the consumers of that schema. Consumers always
+// poll too: a NOTIFY is a hint, never the only way to see an event.
+
+#include <string>
+#include <string_view>
+
+namespace rillflow::notify {
+
+/// The channel used unless configured otherwise.
+inline constexpr std::string_view kDefaultChannel = "rillflow_events";
+
+/// The payload an append to `schema` sends.
+inline std::string payload_for(std::string_view schema) {
+  return std::string(schema);
+}
+
+/// Whether a notification's payload concerns the consumers of `schema`.
+inline bool concerns(std::string_view payload, std::string_view schema) {
+  return payload == schema;
+}
+
+}  // namespace rillflow::notify

@@ -1,0 +1,181 @@
+#include "runtime/feed_reader.hpp"
+#include "db/sql.hpp"
+
+#include <rillflow/error.hpp>
+
+#include <algorithm>
+
+namespace rillflow::runtime {
+
+namespace {
+
+// Rows committed since a snapshot: those whose transaction was in progress then (in xip) or
+// started after it (>= xmax). Never a range from xmin: an old open transaction must not make
+// this scan long.
+constexpr const char* kNewsSinceLatestTick = R"sql(
+select t.tick_id, exists (
+  select 1 from {schema}.events e
+  where e.tx_id >= pg_snapshot_xmax(t.snapshot)
+     or e.tx_id = any(array(select pg_snapshot_xip(t.snapshot))))
+from (select tick_id, snapshot from {schema}.ticks order by tick_id desc limit 1) t
+)sql";
+
+// Under the ticks table lock, so tick N's snapshot is taken after tick N-1 committed and
+// snapshots only grow with tick ids.
+constexpr const char* kInsertTick = R"sql(
+insert into {schema}.ticks (tick_id, snapshot)
+select t.tick_id + 1, pg_current_snapshot()
+from (select tick_id, snapshot from {schema}.ticks order by tick_id desc limit 1) t
+where exists (
+  select 1 from {schema}.events e
+  where e.tx_id >= pg_snapshot_xmax(t.snapshot)
+     or e.tx_id = any(array(select pg_snapshot_xip(t.snapshot))))
+returning tick_id
+)sql";
+
+// The batch between two ticks: visible in `to`, not visible in `from`, paged by global_seq.
+// Below xmin(to) a transaction is visible without consulting the snapshot's list (the common
+// case when catching up), so the cheap comparison goes first.
+constexpr const char* kBatchTail = R"sql(
+from {schema}.events e
+where (e.tx_id >= (select pg_snapshot_xmax(snapshot) from {schema}.ticks where tick_id = $1)
+       or e.tx_id = any(array(select pg_snapshot_xip(snapshot)
+                              from {schema}.ticks where tick_id = $1)))
+  and e.tx_id < (select pg_snapshot_xmax(snapshot) from {schema}.ticks where tick_id = $2)
+  and (e.tx_id < (select pg_snapshot_xmin(snapshot) from {schema}.ticks where tick_id = $2)
+       or pg_visible_in_snapshot(e.tx_id, (select snapshot from {schema}.ticks where tick_id = $2)))
+  and e.global_seq > $3
+order by e.global_seq
+limit $4
+)sql";
+
+std::optional<Uuid> optional_uuid(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return parse_uuid(std::string_view(f.c_str(), f.size()));
+}
+
+}  // namespace
+
+std::string envelope_columns(std::string_view alias, std::string_view created_at) {
+  const std::string a(alias);
+  // created_at as float8 epoch: exact to the microsecond.
+  return a + ".global_seq, " + a + ".stream_id::text, " + a + ".stream_seq, " + a +
+         ".event_type, " + a + ".body::text, " + a + ".headers::text, " + a +
+         ".causation_id::text, " + a + ".correlation_id::text, (date_part('epoch', " + a + "." +
+         std::string(created_at) + ") * 1000000)::bigint";
+}
+
+EventEnvelope envelope_from_row(const pqxx::row& row, std::size_t first) {
+  const auto f = [&](std::size_t i) { return row[static_cast<pqxx::row::size_type>(first + i)]; };
+  EventEnvelope env;
+  env.global_seq = f(0).as<std::int64_t>();
+  env.stream_id = parse_uuid(std::string_view(f(1).c_str(), f(1).size()));
+  env.stream_seq = f(2).as<std::int64_t>();
+  env.type.assign(f(3).c_str(), f(3).size());
+  env.body = boost::json::parse(std::string_view(f(4).c_str(), f(4).size()));
+  const std::string_view headers(f(5).c_str(), f(5).size());
+  env.headers = headers == "{}" ? Json(boost::json::object()) : boost::json::parse(headers);
+  env.causation_id = optional_uuid(f(6));
+  env.correlation_id = optional_uuid(f(7));
+  env.created_at =
+      std::chrono::system_clock::time_point(std::chrono::microseconds(f(8).as<std::int64_t>()));
+  return env;
+}
+
+std::vector<EventEnvelope> envelopes_from(const pqxx::result& result) {
+  std::vector<EventEnvelope> out;
+  out.reserve(result.size());
+  for (const auto& row : result) out.push_back(envelope_from_row(row));
+  return out;
+}
+
+Ticker::Ticker(const detail::StoreState& state)
+    : state_(state),
+      probe_sql_(state.sql(kNewsSinceLatestTick)),
+      insert_sql_(state.sql(kInsertTick)),
+      newest_sql_(state.sql("select max(tick_id) from {schema}.ticks")) {}
+
+std::int64_t Ticker::tick(pqxx::transaction_base& txn, db::Connection& conn) const {
+  const auto r = db::exec(txn, conn, probe_sql_);
+  if (r.empty()) {
+    throw Error(ErrorCode::kSchema, "the ticks table of schema '" + state_.options.schema +
+                                        "' is empty; run rillflow schema-sync");
+  }
+  if (!r[0][1].as<bool>()) return r[0][0].as<std::int64_t>();
+  txn.exec("begin");
+  try {
+    txn.exec(state_.sql("lock table {schema}.ticks in exclusive mode"));
+    auto ins = db::exec(txn, conn, insert_sql_);
+    if (ins.empty()) ins = db::exec(txn, conn, newest_sql_);
+    txn.exec("commit");
+    return ins[0][0].as<std::int64_t>();
+  } catch (...) {
+    try {
+      txn.exec("rollback");
+    } catch (...) {
+    }
+    throw;
+  }
+}
+
+std::int64_t Ticker::newest(pqxx::transaction_base& txn, db::Connection& conn) const {
+  const auto r = db::exec(txn, conn, newest_sql_);
+  if (r.empty() || r[0][0].is_null()) {
+    throw Error(ErrorCode::kSchema, "the ticks table of schema '" + state_.options.schema +
+                                        "' is empty; run rillflow schema-sync");
+  }
+  return r[0][0].as<std::int64_t>();
+}
+
+FeedBatch read_batch(pqxx::transaction_base& txn, db::Connection& conn,
+                     const detail::StoreState& state, FeedPosition position, std::size_t limit,
+                     const std::function<std::int64_t()>& newest_tick) {
+  if (limit == 0) throw Error(ErrorCode::kInvalidArgument, "read_feed needs a limit of at least 1");
+  if (position.from_tick < 0 || position.after_seq < 0 ||
+      (position.to_tick != 0 && position.to_tick <= position.from_tick)) {
+    throw Error(ErrorCode::kInvalidArgument, "invalid feed position");
+  }
+  const std::string batch_sql = state.sql("select " + envelope_columns("e") + kBatchTail);
+  FeedBatch out;
+  out.events.reserve(std::min<std::size_t>(limit, 10000));
+  out.positions.reserve(out.events.capacity());
+  FeedPosition pos = position;
+  while (out.events.size() < limit) {
+    if (pos.to_tick == 0) {
+      const auto latest = newest_tick();
+      if (latest <= pos.from_tick) {
+        out.caught_up = true;
+        break;
+      }
+      pos.to_tick = latest;
+      pos.after_seq = 0;
+    }
+    const auto wanted = static_cast<std::int64_t>(limit - out.events.size());
+    const auto rows =
+        db::exec(txn, conn, batch_sql, pos.from_tick, pos.to_tick, pos.after_seq, wanted);
+    for (const auto& row : rows) {
+      out.events.push_back(envelope_from_row(row));
+      out.positions.push_back({pos.from_tick, pos.to_tick, out.events.back().global_seq});
+    }
+    if (static_cast<std::int64_t>(rows.size()) == wanted) {
+      pos.after_seq = out.events.back().global_seq;
+      break;
+    }
+    if (rows.empty()) {
+      const auto known = txn.exec_params(
+          state.sql("select count(*) from {schema}.ticks where tick_id in ($1, $2)"), pos.from_tick,
+          pos.to_tick);
+      if (known[0][0].as<int>() != 2) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    "feed position refers to tick " + std::to_string(pos.from_tick) + " or " +
+                        std::to_string(pos.to_tick) + ", which does not exist in schema '" +
+                        state.options.schema + "'");
+      }
+    }
+    pos = FeedPosition{pos.to_tick, 0, 0};  // the batch is done
+  }
+  out.next = pos;
+  return out;
+}
+
+}  // namespace rillflow::runtime
