@@ -1,6 +1,7 @@
 #include "http/routes.hpp"
 
 #include <rillflow/json.hpp>
+#include <rillflow/redact.hpp>
 
 namespace rillflow::http {
 
@@ -43,7 +44,7 @@ std::string status_json(const app::StatusSnapshot& s) {
              {"live_nodes", boost::json::array(s.live_nodes.begin(), s.live_nodes.end())},
              {"ready", reason.empty()},
              {"reason", reason},
-             {"database", boost::json::object{{"reachable", s.db_ok}, {"error", s.db_error}}},
+             {"database", boost::json::object{{"reachable", s.db_ok}, {"error", redact_secrets(s.db_error)}}},
              {"schema",
               boost::json::object{{"current", s.schema_ok},
                                   {"problems", boost::json::array(s.schema_problems.begin(),
