@@ -110,12 +110,12 @@ std::optional<Uuid> Store::find_stream_alias(std::string_view alias) const {
   const std::string select =
       state_->sql("select stream_id::text from {schema}.stream_aliases where alias = $1");
   const std::string key(alias);
-  const auto id = db::without_transaction(
-      state_->connections(), [&](auto& txn, auto& conn) -> std::optional<std::string> {
-        auto r = txn.exec_prepared(conn.prepared(select), key);
-        if (r.empty()) return std::nullopt;
-        return r[0][0].template as<std::string>();
-      });
+  const auto id = db::without_transaction(state_->connections(),
+                                          [&](auto& txn, auto& conn) -> std::optional<std::string> {
+                                            auto r = txn.exec_prepared(conn.prepared(select), key);
+                                            if (r.empty()) return std::nullopt;
+                                            return r[0][0].template as<std::string>();
+                                          });
   if (!id) return std::nullopt;
   return parse_uuid(*id);
 }

@@ -8,10 +8,10 @@
 
 #include <cxxabi.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cctype>
 #include <cstdlib>
 
 namespace rillflow {
@@ -127,9 +127,9 @@ void check_numbers(std::string_view text) {
       ++i;
     } else if (c == '-' || (c >= '0' && c <= '9')) {
       const std::size_t start = i;
-      while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) != 0 ||
-                                 text[i] == '-' || text[i] == '+' || text[i] == '.' ||
-                                 text[i] == 'e' || text[i] == 'E')) {
+      while (i < text.size() &&
+             (std::isdigit(static_cast<unsigned char>(text[i])) != 0 || text[i] == '-' ||
+              text[i] == '+' || text[i] == '.' || text[i] == 'e' || text[i] == 'E')) {
         ++i;
       }
       check_number(text, start, text.substr(start, i - start));

@@ -91,12 +91,12 @@ TEST_CASE("global_options_go_before_or_after_the_command_and_usage_errors_say_wh
 
   // Negative counts are usage errors found before any query (the URL leads nowhere), readable.
   const std::string nowhere = "postgresql://app@127.0.0.1:1/x?connect_timeout=1";
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"projections", "reset-checkpoint", "p", "-5"},
-           {"events", "read", "orders:1", "--limit", "-1"},
-           {"events", "tail", "--max", "-3"},
-           {"projections", "dlq-list", "p", "--limit", "-1"},
-           {"projections", "dlq-delete", "p", "--id", "-1"}}) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"projections", "reset-checkpoint", "p", "-5"},
+                                             {"events", "read", "orders:1", "--limit", "-1"},
+                                             {"events", "tail", "--max", "-3"},
+                                             {"projections", "dlq-list", "p", "--limit", "-1"},
+                                             {"projections", "dlq-delete", "p", "--id", "-1"}}) {
     auto argv = args;
     argv.insert(argv.end(), {"--database-url", nowhere});
     r = rf(argv);
@@ -180,11 +180,11 @@ TEST_CASE("reads_and_refused_appends_create_no_stream_alias") {
   auto r = rf({"events", "read", "orders:nope", "--database-url", db.url(), "--schema", db.name()});
   CHECK(r.exit_code == 1);
   CHECK(contains(r.output, "no stream alias 'orders:nope'"));
-  for (const auto& bad : std::vector<std::vector<std::string>>{
-           {"orders:7", "Placed", "{}", "--headers", "{oops"},
-           {"orders:7", "Placed", "{}", "--headers", "[1]"},
-           {"orders:7", "", "{}"},
-           {"orders:7", "Placed", "{\"a\":"}}) {
+  for (const auto& bad :
+       std::vector<std::vector<std::string>>{{"orders:7", "Placed", "{}", "--headers", "{oops"},
+                                             {"orders:7", "Placed", "{}", "--headers", "[1]"},
+                                             {"orders:7", "", "{}"},
+                                             {"orders:7", "Placed", "{\"a\":"}}) {
     std::vector<std::string> argv{"events", "append"};
     argv.insert(argv.end(), bad.begin(), bad.end());
     argv.insert(argv.end(), {"--database-url", db.url(), "--schema", db.name()});
@@ -192,8 +192,8 @@ TEST_CASE("reads_and_refused_appends_create_no_stream_alias") {
     CAPTURE(bad);
     CHECK(r.exit_code == 2);
   }
-  r = rf({"events", "read", "0123456789ab-cdef-0123-4567-89abcdef012", "--database-url",
-          db.url(), "--schema", db.name()});
+  r = rf({"events", "read", "0123456789ab-cdef-0123-4567-89abcdef012", "--database-url", db.url(),
+          "--schema", db.name()});
   CHECK(r.exit_code == 2);
   CHECK(contains(r.output, "not a UUID"));
   r = rf({"events", "append", "0123456789abcdef0123456789abcdef012", "T", "{}", "--database-url",
@@ -212,10 +212,9 @@ TEST_CASE("json_input_errors_name_line_and_column_and_numbers_stay_exact") {
   auto r = append("{\n  \"a\": 1,\n  \"b\": ]\n}");
   CHECK(r.exit_code == 2);
   CHECK(contains(r.output, "line 3, column 8"));
-  for (const std::string bad :
-       {R"({"a": 123456789012345678901234567890})", R"({"a": 1e999})",
-        R"({"a": 3.14159265358979323846264})", R"({"a": "x\u0000y"})", R"({"a": Infinity})",
-        R"({"a": NaN})", "{\"a\": \"\xff\xfe\"}"}) {
+  for (const std::string bad : {R"({"a": 123456789012345678901234567890})", R"({"a": 1e999})",
+                                R"({"a": 3.14159265358979323846264})", R"({"a": "x\u0000y"})",
+                                R"({"a": Infinity})", R"({"a": NaN})", "{\"a\": \"\xff\xfe\"}"}) {
     CAPTURE(bad);
     r = append(bad);
     CHECK(r.exit_code == 2);
@@ -226,8 +225,8 @@ TEST_CASE("json_input_errors_name_line_and_column_and_numbers_stay_exact") {
   CHECK(count(db, "events") == 0);
   r = append(R"({"big": 9223372036854775807, "u": 18446744073709551615, "d": 0.1})");
   CHECK(r.exit_code == 0);
-  r = rf({"--json", "events", "read", "orders:j", "--database-url", db.url(), "--schema",
-          db.name()});
+  r = rf(
+      {"--json", "events", "read", "orders:j", "--database-url", db.url(), "--schema", db.name()});
   const auto body = parse_json(r.output).as_array().at(0).at("body");
   CHECK(body.at("big").as_int64() == 9223372036854775807LL);
   CHECK(body.at("u").as_uint64() == 18446744073709551615ULL);
@@ -243,12 +242,12 @@ TEST_CASE("json_output_is_one_document_and_the_config_schema_is_named_everywhere
                       "rebuild", "jsonone"});
   CHECK(r.exit_code == 0);
   CHECK(parse_json(r.output).is_object());  // exactly one document (parse fails on two)
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"--json", "schema-sync"},
-           {"--json", "health", "schema"},
-           {"--json", "schema-plan"},
-           {"--json", "events", "tail", "--from-start"},
-           {"--json", "projections", "list"}}) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"--json", "schema-sync"},
+                                             {"--json", "health", "schema"},
+                                             {"--json", "schema-plan"},
+                                             {"--json", "events", "tail", "--from-start"},
+                                             {"--json", "projections", "list"}}) {
     auto argv = args;
     argv.insert(argv.end(), {"--config", config, "--database-url", db.url()});
     r = rf_stdout(argv);
@@ -268,8 +267,8 @@ TEST_CASE("json_output_is_one_document_and_the_config_schema_is_named_everywhere
 }
 
 TEST_CASE("config_check_loads_plugins_like_rillflowd_and_plugin_paths_follow_the_config_file") {
-  const auto folder = std::filesystem::temp_directory_path() /
-                      ("rillflow-relative-" + testing::random_suffix());
+  const auto folder =
+      std::filesystem::temp_directory_path() / ("rillflow-relative-" + testing::random_suffix());
   std::filesystem::create_directories(folder / "plugins");
   std::filesystem::copy_file(RILLFLOW_COUNTING_PLUGIN, folder / "plugins" / "libcounting.so");
   const auto good = (folder / "good.yaml").string();
@@ -280,8 +279,8 @@ TEST_CASE("config_check_loads_plugins_like_rillflowd_and_plugin_paths_follow_the
   // Run from another folder: the relative path is the config file's, not the working dir's.
   for (const auto& file : {good, missing}) {
     const bool ok = file == good;
-    const auto cli = util::run_process({"sh", "-c", "cd / && exec \"$0\" config check \"$1\"",
-                                        RILLFLOW_CLI_PATH, file});
+    const auto cli = util::run_process(
+        {"sh", "-c", "cd / && exec \"$0\" config check \"$1\"", RILLFLOW_CLI_PATH, file});
     const auto daemon = util::run_process(
         {"sh", "-c", "cd / && exec \"$0\" --check-config --config \"$1\"", RILLFLOWD_PATH, file});
     CAPTURE(cli.output);

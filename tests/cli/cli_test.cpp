@@ -269,7 +269,7 @@ TEST_CASE("cli_docs_get_soft_delete_and_restore_a_document") {
   CHECK(r.exit_code == 0);
   CHECK(parse_json(r.output).at("doc") == parse_json(R"({"total":1})"));
   CHECK(cli(db, {"docs", "get", to_string(new_uuid())}).exit_code == 1);
-  CHECK(cli(db, {"docs", "get", "not-a-uuid"}).exit_code == 1);
+  CHECK(cli(db, {"docs", "get", "not-a-uuid"}).exit_code == 2);
 }
 
 TEST_CASE("cli_index_advisor_prints_ddl_that_runs_and_that_dsl_queries_use") {

@@ -201,16 +201,18 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
   }
 
   // The lines changed what they say they change.
-  pqxx::connection conn(url);
-  pqxx::nontransaction check(conn);
-  CHECK(check.exec("select count(*) from public.stream_aliases where alias = 'orders:42'")[0][0]
-            .as<int>() == 1);
-  CHECK(check.exec("select count(*) from public.projection_dlq where id = 123")[0][0].as<int>() ==
-        0);
-  CHECK(check.exec("select count(*) from public.my_projection_rows")[0][0].as<int>() == 3);
-  CHECK_FALSE(check.exec("select paused from public.projections where name = 'my_projection'")[0][0]
-                  .as<bool>());
-  conn.close();
+  {
+    pqxx::connection conn(url);
+    pqxx::nontransaction check(conn);
+    CHECK(check.exec("select count(*) from public.stream_aliases where alias = 'orders:42'")[0][0]
+              .as<int>() == 1);
+    CHECK(check.exec("select count(*) from public.projection_dlq where id = 123")[0][0].as<int>() ==
+          0);
+    CHECK(check.exec("select count(*) from public.my_projection_rows")[0][0].as<int>() == 3);
+    CHECK_FALSE(
+        check.exec("select paused from public.projections where name = 'my_projection'")[0][0]
+            .as<bool>());
+  }
   std::remove(config.c_str());
   pqxx::connection admin(testing::cluster_url());
   pqxx::nontransaction(admin).exec("drop database " + dbname + " with (force)");

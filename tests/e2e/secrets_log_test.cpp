@@ -38,14 +38,15 @@ std::string percent_encode(const std::string& s) {
 
 TEST_CASE("rillflowd_never_shows_a_database_password_in_its_log_or_status") {
   const std::string password = "Pw@se/cr:et?#%' x";
-  const std::string config = write_temp(
-      "secret.yaml",
-      "database: {url_env: RF_SECRET_URL, require_url: true}\nschema: secret\n"
-      "http: {bind: 127.0.0.1, port: 0}\ndaemon: {poll_interval_ms: 200}\n");
+  const std::string config =
+      write_temp("secret.yaml",
+                 "database: {url_env: RF_SECRET_URL, require_url: true}\nschema: secret\n"
+                 "http: {bind: 127.0.0.1, port: 0}\ndaemon: {poll_interval_ms: 200}\n");
   for (const std::string& url :
        {"postgresql://app:" + password + "@127.0.0.1:1/x?connect_timeout=1",
         "postgresql://app:" + percent_encode(password) + "@127.0.0.1:1/x?connect_timeout=1",
-        "host=127.0.0.1 port=1 connect_timeout=1 user=app password='Pw@se/cr:et?#%\\' x'"}) {
+        std::string(
+            "host=127.0.0.1 port=1 connect_timeout=1 user=app password='Pw@se/cr:et?#%\\' x'")}) {
     CAPTURE(url);
     DaemonProcess d(RILLFLOWD_PATH, config, {"RF_SECRET_URL=" + url});
     const int port = d.port();
@@ -73,10 +74,10 @@ TEST_CASE("rillflowd_never_shows_a_database_password_in_its_log_or_status") {
 TEST_CASE("with_json_logging_every_line_is_json_even_libpq_messages") {
   TestSchema db;
   const std::string config =
-      write_temp("jsonlog.yaml", "database: {url_env: RF_E2E_DB_URL, require_url: true}\nschema: " +
-                                     db.name() +
-                                     "\nhttp: {bind: 127.0.0.1, port: 0}\n"
-                                     "logging: {format: json}\ndaemon: {poll_interval_ms: 200}\n");
+      write_temp("jsonlog.yaml",
+                 "database: {url_env: RF_E2E_DB_URL, require_url: true}\nschema: " + db.name() +
+                     "\nhttp: {bind: 127.0.0.1, port: 0}\n"
+                     "logging: {format: json}\ndaemon: {poll_interval_ms: 200}\n");
   DaemonProcess d(RILLFLOWD_PATH, config, {"RF_E2E_DB_URL=" + db.url()});
   REQUIRE(d.wait_ready());
   REQUIRE(eventually([&] { return contains(d.log(), "listening for NOTIFY"); }, 20s));

@@ -35,9 +35,9 @@ void check_url_userinfo(const std::string& url) {
       "; percent-encode reserved characters in the user and password (@ as %40, / as %2F, "
       ": as %3A, ? as %3F, # as %23, % as %25, a space as %20)";
   if (first_stop != last_at) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "malformed database URL: its user or password holds an unencoded '@' or '/'" +
-                    hint);
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        "malformed database URL: its user or password holds an unencoded '@' or '/'" + hint);
   }
   const std::string userinfo = rest.substr(0, last_at);
   for (std::size_t i = 0; i < userinfo.size(); ++i) {

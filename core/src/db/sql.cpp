@@ -72,9 +72,8 @@ void rethrow_as_rillflow(const std::string& target, bool& connection_broken) {
     }
     if (state == "22P05" || state == "22021") {
       throw Error(ErrorCode::kInvalidArgument,
-                  std::string(state == "22P05"
-                                  ? "text holds \\u0000, which PostgreSQL cannot store"
-                                  : "text is not valid UTF-8") +
+                  std::string(state == "22P05" ? "text holds \\u0000, which PostgreSQL cannot store"
+                                               : "text is not valid UTF-8") +
                       " (" + trim_message(e.what()) + ")",
                   state);
     }

@@ -93,13 +93,13 @@ using Columns = std::map<std::string, std::map<std::string, std::string>>;
 
 Columns columns_of(pqxx::transaction_base& txn, const std::string& schema) {
   Columns out;
-  for (const auto& row : txn.exec_params(
-           "select c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
-           "from pg_attribute a join pg_class c on c.oid = a.attrelid "
-           "join pg_namespace n on n.oid = c.relnamespace "
-           "where n.nspname = $1 and c.relkind in ('r', 'p') and a.attnum > 0 "
-           "and not a.attisdropped",
-           schema)) {
+  for (const auto& row :
+       txn.exec_params("select c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
+                       "from pg_attribute a join pg_class c on c.oid = a.attrelid "
+                       "join pg_namespace n on n.oid = c.relnamespace "
+                       "where n.nspname = $1 and c.relkind in ('r', 'p') and a.attnum > 0 "
+                       "and not a.attisdropped",
+                       schema)) {
     out[row[0].as<std::string>()][row[1].as<std::string>()] = row[2].as<std::string>();
   }
   return out;
@@ -116,16 +116,16 @@ Columns expected_columns(db::Pool& pool) {
   std::lock_guard lock(mutex);
   if (!cached) {
     try {
-    cached = db::with_connection(pool, [](db::Connection& conn) {
-      pqxx::work txn(conn.raw());
-      const std::string scratch = "rillflow_expected_" + std::to_string(::getpid());
-      const auto quoted = db::quote_ident(scratch);
-      txn.exec(db::with_schema(schema::kBootstrapSql, quoted));
-      for (const auto& m : schema::migrations()) txn.exec(db::with_schema(m.sql, quoted));
-      auto cols = columns_of(txn, scratch);
-      txn.abort();
-      return cols;
-    });
+      cached = db::with_connection(pool, [](db::Connection& conn) {
+        pqxx::work txn(conn.raw());
+        const std::string scratch = "rillflow_expected_" + std::to_string(::getpid());
+        const auto quoted = db::quote_ident(scratch);
+        txn.exec(db::with_schema(schema::kBootstrapSql, quoted));
+        for (const auto& m : schema::migrations()) txn.exec(db::with_schema(m.sql, quoted));
+        auto cols = columns_of(txn, scratch);
+        txn.abort();
+        return cols;
+      });
     } catch (const ConnectionError&) {
       throw;
     } catch (const Error&) {

@@ -39,9 +39,8 @@ Store& Context::store() {
 }
 
 Uuid stream_arg(Context& ctx, const std::string& text, bool create) {
-  const bool uuid_shaped =
-      text.size() >= 32 && text.size() <= 40 &&
-      text.find_first_not_of("0123456789abcdefABCDEF-") == std::string::npos;
+  const bool uuid_shaped = text.size() >= 32 && text.size() <= 40 &&
+                           text.find_first_not_of("0123456789abcdefABCDEF-") == std::string::npos;
   if (uuid_shaped) return uuid_arg(text, "stream");
   if (create) return ctx.store().resolve_stream_alias(text);
   if (auto id = ctx.store().find_stream_alias(text)) return *id;

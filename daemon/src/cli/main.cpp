@@ -20,8 +20,7 @@ constexpr const char* kExitCodes =
 
 // The command word CLI11 could not place, with the command it was given to ("" at the top).
 // Returns false when every word is a known command (the error lies elsewhere).
-bool unknown_command(CLI::App& app, int argc, char** argv, std::string& word,
-                     std::string& parent) {
+bool unknown_command(CLI::App& app, int argc, char** argv, std::string& word, std::string& parent) {
   CLI::App* current = &app;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -69,8 +68,7 @@ int main(int argc, char** argv) {
     std::cerr << "rillflow: PostgreSQL: " << message << "\n";
   });
   rillflow::cli::Context ctx;
-  CLI::App app{
-      "rillflow - admin CLI for the Rillflow event and document store on PostgreSQL."};
+  CLI::App app{"rillflow - admin CLI for the Rillflow event and document store on PostgreSQL."};
   app.footer(kExitCodes);
   app.set_version_flag("--version", std::string("rillflow ") + rillflow::version());
   app.require_subcommand(1);

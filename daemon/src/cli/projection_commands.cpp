@@ -176,7 +176,8 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
       [&ctx] {
         auto d = runtime(ctx, true);
         d.rebuild(name);
-        const std::string what = "rebuilt " + name + " (read model cleared, checkpoint at the start)";
+        const std::string what =
+            "rebuilt " + name + " (read model cleared, checkpoint at the start)";
         if (no_run) {
           done(ctx, "rebuild", what, boost::json::object{{"name", name}});
           return 0;

@@ -22,7 +22,8 @@ void add_schema_commands(CLI::App& app, Context& ctx) {
   });
 
   auto* sync = app.add_subcommand(
-      "schema-sync", "Apply pending migrations in one transaction (safe to run concurrently); exit 1 when the "
+      "schema-sync",
+      "Apply pending migrations in one transaction (safe to run concurrently); exit 1 when the "
       "schema has drifted (see health schema)");
   sync->callback([&ctx] {
     ctx.run = [&ctx] {
@@ -33,10 +34,8 @@ void add_schema_commands(CLI::App& app, Context& ctx) {
       if (ctx.json) {
         boost::json::array versions(applied.begin(), applied.end());
         boost::json::array problems(drift.problems.begin(), drift.problems.end());
-        print_json(boost::json::object{{"schema", schema},
-                                       {"applied", versions},
-                                       {"ok", drift.ok()},
-                                       {"problems", problems}});
+        print_json(boost::json::object{
+            {"schema", schema}, {"applied", versions}, {"ok", drift.ok()}, {"problems", problems}});
       } else {
         if (!applied.empty()) {
           std::cout << "applied " << applied.size() << " migration(s) to schema '" << schema
@@ -66,11 +65,11 @@ void add_schema_commands(CLI::App& app, Context& ctx) {
       const auto drift = ctx.store().schema().drift();
       if (ctx.json) {
         boost::json::array problems(drift.problems.begin(), drift.problems.end());
-        print_json(boost::json::object{
-            {"schema", name}, {"ok", drift.ok()}, {"problems", problems}});
+        print_json(
+            boost::json::object{{"schema", name}, {"ok", drift.ok()}, {"problems", problems}});
       } else if (drift.ok()) {
-        std::cout << "schema '" << name << "': ok (version "
-                  << SchemaManager::latest_version() << ")\n";
+        std::cout << "schema '" << name << "': ok (version " << SchemaManager::latest_version()
+                  << ")\n";
       } else {
         std::cout << "schema '" << name << "': drift\n";
         for (const auto& p : drift.problems) std::cout << "  - " << p << "\n";
