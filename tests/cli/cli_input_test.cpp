@@ -1,5 +1,6 @@
 // The CLI on the input a new user gives it: options anywhere, typos, secrets in URLs, bad JSON,
 // names that do not exist, configs with their own schema, drifted schemas.
+#include "db/url_encode.hpp"
 #include "support/test_db.hpp"
 #include "util/process.hpp"
 
@@ -11,6 +12,7 @@
 #include <fstream>
 
 using namespace rillflow;
+using rillflow::db::percent_encode;
 using rillflow::testing::TestSchema;
 
 namespace {
@@ -37,21 +39,6 @@ std::int64_t count(const TestSchema& db, const std::string& sql_after_from) {
   return pqxx::nontransaction(conn)
       .exec("select count(*) from \"" + db.name() + "\"." + sql_after_from)[0][0]
       .as<std::int64_t>();
-}
-
-std::string percent_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (const unsigned char c : s) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 std::string counting_config(const std::string& schema, const std::string& name) {

@@ -1,5 +1,6 @@
 // rillflowd never shows a database password (log, /status), and with logging.format: json every
 // line it writes is JSON, libpq's own messages included.
+#include "db/url_encode.hpp"
 #include "support/daemon_process.hpp"
 #include "support/test_db.hpp"
 
@@ -9,6 +10,7 @@
 #include <sstream>
 
 using namespace rillflow;
+using rillflow::db::percent_encode;
 using namespace rillflow::e2e;
 using rillflow::testing::TestSchema;
 using namespace std::chrono_literals;
@@ -17,21 +19,6 @@ namespace {
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
-}
-
-std::string percent_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (const unsigned char c : s) {
-    if (std::isalnum(c) != 0) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "db/conninfo.hpp"
+#include "db/url_encode.hpp"
 
 #include <rillflow/error.hpp>
 
@@ -52,6 +53,21 @@ void check_url_userinfo(const std::string& url) {
 }
 
 }  // namespace
+
+std::string percent_encode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
 
 ConnInfo ConnInfo::parse(const std::string& url) {
   if (url.empty()) {
