@@ -16,6 +16,25 @@ std::string StoreState::sql(std::string_view text) const {
 }
 }  // namespace detail
 
+std::string_view to_string(PreparedStatements mode) noexcept {
+  switch (mode) {
+    case PreparedStatements::kOn:
+      return "on";
+    case PreparedStatements::kOff:
+      return "off";
+    case PreparedStatements::kAuto:
+      break;
+  }
+  return "auto";
+}
+
+std::optional<PreparedStatements> parse_prepared_statements(std::string_view text) noexcept {
+  if (text == "auto") return PreparedStatements::kAuto;
+  if (text == "on") return PreparedStatements::kOn;
+  if (text == "off") return PreparedStatements::kOff;
+  return std::nullopt;
+}
+
 StoreBuilder Store::builder(std::string url) {
   return StoreBuilder(std::move(url));
 }
@@ -53,9 +72,26 @@ Store StoreBuilder::build() const {
   auto state = std::make_shared<detail::StoreState>();
   state->options = options_;
   state->quoted_schema = db::quote_ident(options_.schema);
-  state->pool =
-      std::make_unique<db::Pool>(info, options_.max_connections, options_.acquire_timeout);
-  { auto probe = state->pool->acquire(); }  // fail fast with a clear ConnectionError
+  state->statement_mode =
+      std::make_shared<db::StatementMode>(options_.prepared_statements, options_.log_sink);
+  state->pool = std::make_unique<db::Pool>(info, options_.max_connections, options_.acquire_timeout,
+                                           state->statement_mode);
+  // Fail fast with a clear ConnectionError, and see whether a pooler answers: PgBouncer, RDS
+  // Proxy and the like send a process id of their own in the handshake.
+  state->behind_pooler = db::with_connection(*state->pool, [](db::Connection& conn) {
+    pqxx::nontransaction txn(conn.raw());
+    const auto server_pid = txn.exec("select pg_backend_pid()")[0][0].as<int>();
+    return server_pid != conn.raw().backendpid();
+  });
+  if (state->behind_pooler) {
+    state->statement_mode->turn_off("a connection pooler answers at " + state->pool->target() +
+                                    " (server and handshake process ids differ)");
+    if (options_.prepared_statements == PreparedStatements::kOn && options_.log_sink) {
+      options_.log_sink("a connection pooler answers at " + state->pool->target() +
+                        " but prepared statements are on; a transaction pooler will fail them "
+                        "(42P05 / 26000): use prepared_statements off or auto");
+    }
+  }
   return Store(std::move(state));
 }
 
@@ -91,6 +127,14 @@ std::string Store::describe_target() const {
   return state_->pool->target();
 }
 
+bool Store::behind_pooler() const {
+  return state_->behind_pooler;
+}
+
+bool Store::prepares_statements() const {
+  return state_->statement_mode->prepared();
+}
+
 namespace {
 
 void check_alias(std::string_view alias) {
@@ -112,7 +156,7 @@ std::optional<Uuid> Store::find_stream_alias(std::string_view alias) const {
   const std::string key(alias);
   const auto id = db::without_transaction(state_->connections(),
                                           [&](auto& txn, auto& conn) -> std::optional<std::string> {
-                                            auto r = txn.exec_prepared(conn.prepared(select), key);
+                                            auto r = db::exec(txn, conn, select, key);
                                             if (r.empty()) return std::nullopt;
                                             return r[0][0].template as<std::string>();
                                           });
@@ -131,8 +175,8 @@ Uuid Store::resolve_stream_alias(std::string_view alias) const {
   // Two statements on purpose: when a concurrent first call wins the insert, ours waits for it
   // and does nothing; only a new statement's snapshot sees the winner's row.
   const std::string id = db::without_transaction(state_->connections(), [&](auto& txn, auto& conn) {
-    auto r = txn.exec_prepared(conn.prepared(insert), key);
-    if (r.empty()) r = txn.exec_prepared(conn.prepared(select), key);
+    auto r = db::exec(txn, conn, insert, key);
+    if (r.empty()) r = db::exec(txn, conn, select, key);
     if (r.empty()) throw Error(ErrorCode::kInternal, "stream alias vanished while resolving it");
     return r[0][0].template as<std::string>();
   });

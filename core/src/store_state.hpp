@@ -14,6 +14,8 @@ struct StoreState {
   StoreOptions options;
   std::string quoted_schema;  ///< "schema", ready to paste (validated, quoted)
   std::shared_ptr<db::Pool> pool;
+  std::shared_ptr<db::StatementMode> statement_mode;  ///< shared with the pool's connections
+  bool behind_pooler = false;                         ///< measured once by StoreBuilder::build
 
   db::Pool& connections() const { return *pool; }
   /// `sql` with {schema} replaced by the quoted schema.

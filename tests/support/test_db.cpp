@@ -1,5 +1,7 @@
 #include "support/test_db.hpp"
 
+#include "support/pgbouncer.hpp"
+
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -13,9 +15,19 @@ std::optional<EmbeddedPostgres>& embedded() {
   static std::optional<EmbeddedPostgres> instance;
   return instance;
 }
+
+std::optional<PgBouncer>& pooler() {
+  static std::optional<PgBouncer> instance;
+  return instance;
+}
 }  // namespace
 
-const std::string& cluster_url() {
+bool through_pooler() {
+  const char* env = std::getenv("RILLFLOW_TEST_POOLER");
+  return env != nullptr && std::string_view(env) == "pgbouncer";
+}
+
+const std::string& direct_url() {
   static std::once_flag once;
   static std::string url;
   std::call_once(once, [] {
@@ -24,6 +36,19 @@ const std::string& cluster_url() {
     } else {
       embedded() = EmbeddedPostgres::start();
       url = embedded()->url();
+    }
+  });
+  return url;
+}
+
+const std::string& cluster_url() {
+  static std::once_flag once;
+  static std::string url;
+  std::call_once(once, [] {
+    url = direct_url();
+    if (through_pooler()) {
+      pooler().emplace(PgBouncer::start(url));
+      url = pooler()->url();
     }
   });
   return url;
@@ -61,7 +86,7 @@ StoreBuilder TestSchema::builder() const {
 
 pqxx::connection TestSchema::raw() const {
   // libpq accepts the URL as is.
-  return pqxx::connection(cluster_url());
+  return pqxx::connection(direct_url());
 }
 
 }  // namespace rillflow::testing

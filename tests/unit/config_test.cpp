@@ -147,3 +147,20 @@ TEST_CASE("config_rejects_a_lease_ttl_too_short_for_renewals") {
       config::parse("daemon: {lease_ttl_ms: 2000, poll_interval_ms: 200}\n").daemon.lease_ttl_ms ==
       2000);
 }
+
+TEST_CASE("config_reads_prepared_statements_and_the_listen_url") {
+  CHECK(config::parse("").database.prepared_statements == "auto");
+  CHECK(config::parse("database: {prepared_statements: off}\n").database.prepared_statements ==
+        "off");
+  const auto msg = config_error("database:\n  prepared_statements: sometimes\n");
+  CHECK(contains(msg, "database.prepared_statements"));
+  CHECK(contains(msg, "auto, on, off"));
+  CHECK_FALSE(config::resolve_listen_url(config::DatabaseConfig{}).has_value());
+  config::DatabaseConfig db;
+  db.listen_url_env = "RF_TEST_LISTEN_URL_UNSET";
+  ::unsetenv("RF_TEST_LISTEN_URL_UNSET");
+  CHECK_THROWS_AS(config::resolve_listen_url(db), ConfigError);
+  ::setenv("RF_TEST_LISTEN_URL_UNSET", "postgresql://direct/db", 1);
+  CHECK(config::resolve_listen_url(db).value() == "postgresql://direct/db");
+  ::unsetenv("RF_TEST_LISTEN_URL_UNSET");
+}

@@ -1,6 +1,7 @@
 // HTTP routing is a pure function of the request and the status snapshot.
 #include "http/routes.hpp"
 
+#include <rillflow/error.hpp>
 #include <rillflow/json.hpp>
 
 #include <doctest/doctest.h>
@@ -73,4 +74,25 @@ TEST_CASE("metrics_status_and_unknown_routes") {
   CHECK(get("/health/ready?verbose=1", s).status == 200);
   CHECK(get("/nope", s).status == 404);
   CHECK(http::route("POST", "/health/live", s, [] { return std::string(); }).status == 405);
+}
+
+TEST_CASE("readiness_names_the_kind_of_database_failure") {
+  CHECK(app::classify_db_failure(ConnectionError("cannot connect to PostgreSQL at h:1")) ==
+        "unreachable");
+  CHECK(app::classify_db_failure(Error(ErrorCode::kTimeout, "no free database connection")) ==
+        "busy");
+  const Error prepared(ErrorCode::kDatabase,
+                       "PostgreSQL error 42P05: prepared statement \"rf0\" already exists",
+                       "42P05");
+  CHECK(app::classify_db_failure(prepared) == "error");
+  app::StatusSnapshot s;
+  s.db_ok = false;
+  s.db_error = prepared.what();
+  s.db_failure = app::classify_db_failure(prepared);
+  const auto reason = app::unready_reason(s);
+  CHECK(reason.starts_with("database error: PostgreSQL error 42P05"));
+  CHECK(reason.find("unreachable") == std::string::npos);
+  const auto status =
+      parse_json(http::route("GET", "/status", s, [] { return std::string(); }).body);
+  CHECK(status.at("database").at("reachable").as_bool());
 }

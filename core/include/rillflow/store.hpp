@@ -8,12 +8,29 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace rillflow {
+
+/// Whether statements are prepared once per connection under a name and reused.
+///
+/// Named prepared statements are session state: a transaction-pooling PgBouncer, RDS Proxy or
+/// any pooler that hands each transaction a different server connection loses or mixes them
+/// (PostgreSQL errors 42P05 "prepared statement already exists", 26000 "does not exist").
+enum class PreparedStatements {
+  kAuto,  ///< on, unless a pooler is seen (at build, or its first 42P05 / 26000): then off
+  kOn,    ///< always prepared (a direct connection or a session-pooling pooler)
+  kOff,   ///< never: every statement is sent unnamed with its parameters (works with any pooler)
+};
+
+/// "auto", "on" or "off".
+std::string_view to_string(PreparedStatements mode) noexcept;
+/// Parses "auto", "on" or "off"; nullopt for anything else.
+std::optional<PreparedStatements> parse_prepared_statements(std::string_view text) noexcept;
 
 /// Connection settings of a Store. Defaults are the values documented on StoreBuilder.
 struct StoreOptions {
@@ -29,6 +46,11 @@ struct StoreOptions {
   AppendOptions session_defaults;
   /// Session appends also take a transaction-scoped advisory lock per stream.
   bool session_advisory_locks = false;
+  /// Named prepared statements (see PreparedStatements).
+  PreparedStatements prepared_statements = PreparedStatements::kAuto;
+  /// Receives rare operational messages (e.g. "prepared statements off: a pooler ..."); they
+  /// never contain a password. Called from whichever thread noticed; must be thread-safe.
+  std::function<void(std::string_view message)> log_sink;
 };
 
 /// The entry point: a PostgreSQL connection pool plus the schema Rillflow's tables live in.
@@ -63,6 +85,12 @@ class Store {
   std::size_t open_connections() const;
   /// Host, port, database and user of the pool's target, never the password.
   std::string describe_target() const;
+  /// True when a connection pooler sits between the store and PostgreSQL: the process id the
+  /// server reports differs from the one the connection handshake gave (PgBouncer, RDS Proxy and
+  /// others hand out keys of their own). Measured once, by build().
+  bool behind_pooler() const;
+  /// True while statements are prepared under names (kOn, or kAuto before a pooler was seen).
+  bool prepares_statements() const;
 
   explicit Store(std::shared_ptr<const detail::StoreState> state) : state_(std::move(state)) {}
   /// The shared internals (for Rillflow's own components such as AggregateRepository).
@@ -112,6 +140,16 @@ class StoreBuilder {
   /// Session appends also take a transaction-scoped advisory lock per stream (default off).
   StoreBuilder& session_advisory_locks(bool on) {
     options_.session_advisory_locks = on;
+    return *this;
+  }
+  /// Named prepared statements: kAuto (default), kOn or kOff (see PreparedStatements).
+  StoreBuilder& prepared_statements(PreparedStatements mode) {
+    options_.prepared_statements = mode;
+    return *this;
+  }
+  /// Where rare operational messages go (default: nowhere). See StoreOptions::log_sink.
+  StoreBuilder& log_sink(std::function<void(std::string_view message)> sink) {
+    options_.log_sink = std::move(sink);
     return *this;
   }
   StoreBuilder& application_name(std::string name) {

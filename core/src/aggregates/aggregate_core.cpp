@@ -25,7 +25,7 @@ struct Snapshot {
 
 std::optional<Snapshot> read_snapshot(pqxx::transaction_base& txn, db::Connection& conn,
                                       const detail::StoreState& state, const Uuid& id) {
-  const auto r = txn.exec_prepared(conn.prepared(state.sql(kReadSnapshot)), to_string(id));
+  const auto r = db::exec(txn, conn, state.sql(kReadSnapshot), to_string(id));
   if (r.empty()) return std::nullopt;
   return Snapshot{boost::json::parse(std::string_view(r[0][0].c_str(), r[0][0].size())),
                   r[0][1].as<std::int64_t>()};
@@ -60,8 +60,8 @@ AppendResult commit_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
     if (!body.is_object() && !body.is_array()) {
       throw Error(ErrorCode::kInternal, "aggregate snapshot state did not serialize");
     }
-    txn.exec_prepared(conn.prepared(state.sql(kWriteSnapshot)), to_string(request.stream_id),
-                      result.last_version, boost::json::serialize(body));
+    db::exec(txn, conn, state.sql(kWriteSnapshot), to_string(request.stream_id),
+             result.last_version, boost::json::serialize(body));
   }
   return result;
 }

@@ -7,7 +7,8 @@
 
 namespace rillflow::db {
 
-Connection::Connection(const std::string& conninfo) : conn_(conninfo) {
+Connection::Connection(const std::string& conninfo, std::shared_ptr<StatementMode> mode)
+    : conn_(conninfo), mode_(std::move(mode)) {
   // A broken connection stays broken: silently reconnecting would lose session state (prepared
   // statements, LISTENs) and hide a failure in the middle of a transaction. libpqxx 6 marks the
   // switch deprecated only because version 7 removed reactivation altogether.
@@ -25,7 +26,21 @@ bool Connection::NoticeForwarder::operator()(const char msg[]) noexcept {
   return false;  // handled: not passed on to libpqxx's default (stderr)
 }
 
+bool StatementMode::turn_off(const std::string& why) {
+  if (setting_ != PreparedStatements::kAuto) return false;
+  std::lock_guard lock(mutex_);
+  if (!prepared_.load()) return false;
+  prepared_.store(false, std::memory_order_release);
+  if (log_) log_("prepared statements off (database.prepared_statements: auto): " + why);
+  return true;
+}
+
 const std::string& Connection::prepared(std::string_view sql) {
+  if (!prepares()) {
+    static const std::string kUnnamed;
+    conn_.prepare(kUnnamed, std::string(sql));
+    return kUnnamed;
+  }
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     std::string name = "rf" + std::to_string(statements_.size());
@@ -35,12 +50,14 @@ const std::string& Connection::prepared(std::string_view sql) {
   return it->second;
 }
 
-Pool::Pool(ConnInfo info, std::size_t max_connections, std::chrono::milliseconds acquire_timeout)
+Pool::Pool(ConnInfo info, std::size_t max_connections, std::chrono::milliseconds acquire_timeout,
+           std::shared_ptr<StatementMode> mode)
     : conninfo_(info.to_conninfo()),
       target_(info.describe()),
       password_(info.get("password")),
       max_(max_connections == 0 ? 1 : max_connections),
-      acquire_timeout_(acquire_timeout) {}
+      acquire_timeout_(acquire_timeout),
+      mode_(std::move(mode)) {}
 
 Pool::~Pool() = default;
 
@@ -61,7 +78,7 @@ std::string Pool::scrub(const std::string& message) const {
 
 std::unique_ptr<Connection> Pool::open() const {
   try {
-    return std::make_unique<Connection>(conninfo_);
+    return std::make_unique<Connection>(conninfo_, mode_);
   } catch (const pqxx::broken_connection& e) {
     throw ConnectionError(scrub("cannot connect to PostgreSQL at " + target_ + ": " +
                                 trim_message(e.what()) +

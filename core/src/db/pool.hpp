@@ -2,6 +2,7 @@
 // A thread-safe pool of libpqxx connections. Private to rillflow::core.
 
 #include "db/conninfo.hpp"
+#include "db/statement_mode.hpp"
 
 #include <pqxx/pqxx>
 
@@ -26,18 +27,25 @@ class Connection {
     bool operator()(const char msg[]) noexcept override;
   };
 
-  explicit Connection(const std::string& conninfo);
+  /// `mode` null: statements are always prepared.
+  Connection(const std::string& conninfo, std::shared_ptr<StatementMode> mode);
   pqxx::connection& raw() { return conn_; }
   /// Marks the connection as not to be reused (it failed in a way that leaves it unusable).
   void mark_broken() { broken_ = true; }
   bool usable() { return !broken_ && conn_.is_open(); }
-  /// The name of `sql` prepared on this connection (prepared on first use).
+  /// True while statements are prepared under names (see db::exec).
+  bool prepares() const noexcept { return mode_ == nullptr || mode_->prepared(); }
+  StatementMode* statement_mode() const noexcept { return mode_.get(); }
+  /// The name of `sql` prepared on this connection (prepared on first use). With prepared
+  /// statements off: the unnamed statement, re-prepared each time, valid only inside the
+  /// current transaction. Prefer db::exec, which then sends one Parse/Bind/Execute.
   const std::string& prepared(std::string_view sql);
 
  private:
   pqxx::connection conn_;
   NoticeForwarder notices_{conn_};  // declared after conn_: unregisters before it closes
   bool broken_ = false;
+  std::shared_ptr<StatementMode> mode_;
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept {
@@ -49,7 +57,8 @@ class Connection {
 
 class Pool {
  public:
-  Pool(ConnInfo info, std::size_t max_connections, std::chrono::milliseconds acquire_timeout);
+  Pool(ConnInfo info, std::size_t max_connections, std::chrono::milliseconds acquire_timeout,
+       std::shared_ptr<StatementMode> mode = nullptr);
   ~Pool();
 
   /// Hands out one connection; returns it to the pool when destroyed, or drops it when it
@@ -77,6 +86,8 @@ class Pool {
   /// "host:port/db as user", never the password.
   const std::string& target() const { return target_; }
   std::size_t open_connections() const;
+  /// Null when statements are always prepared.
+  StatementMode* statement_mode() const noexcept { return mode_.get(); }
 
  private:
   void give_back(std::unique_ptr<Connection> conn, bool discard);
@@ -93,6 +104,7 @@ class Pool {
   std::condition_variable available_;
   std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t open_ = 0;
+  std::shared_ptr<StatementMode> mode_;
 };
 
 }  // namespace rillflow::db

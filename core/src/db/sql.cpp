@@ -42,6 +42,28 @@ std::string trim_message(std::string_view message) {
   return out;
 }
 
+bool retry_without_prepared(Pool& pool) {
+  auto* mode = pool.statement_mode();
+  if (mode == nullptr || !mode->prepared() || mode->setting() != PreparedStatements::kAuto)
+    return false;
+  std::string state, message;
+  try {
+    throw;
+  } catch (const pqxx::sql_error& e) {
+    state = e.sqlstate();
+    message = trim_message(e.what());
+  } catch (const Error& e) {
+    state = e.sqlstate();
+    message = e.what();
+  } catch (...) {
+    return false;
+  }
+  if (!is_pooler_statement_error(state)) return false;
+  return mode->turn_off("PostgreSQL said " + state + " (" + message +
+                        "): a transaction pooler in front of " + pool.target() +
+                        " moves named statements between sessions");
+}
+
 void rethrow_as_rillflow(const std::string& target, bool& connection_broken) {
   try {
     throw;
@@ -75,6 +97,13 @@ void rethrow_as_rillflow(const std::string& target, bool& connection_broken) {
                   std::string(state == "22P05" ? "text holds \\u0000, which PostgreSQL cannot store"
                                                : "text is not valid UTF-8") +
                       " (" + trim_message(e.what()) + ")",
+                  state);
+    }
+    if (is_pooler_statement_error(state)) {
+      throw Error(ErrorCode::kDatabase,
+                  "PostgreSQL error " + state + ": " + trim_message(e.what()) +
+                      " (a transaction-pooling PgBouncer or proxy in front of " + target +
+                      "? set database.prepared_statements to off or auto)",
                   state);
     }
     ErrorCode code = ErrorCode::kDatabase;

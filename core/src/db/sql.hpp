@@ -22,20 +22,42 @@ std::string trim_message(std::string_view message);
 /// the connection must not go back to the pool. Call only inside a catch block.
 [[noreturn]] void rethrow_as_rillflow(const std::string& target, bool& connection_broken);
 
+/// Runs one statement with its parameters: prepared under a name on this connection while the
+/// pool prepares statements, else unnamed in one round trip (safe behind any pooler). Every
+/// parameterised statement in core goes through here.
+template <class Txn, class... Args>
+pqxx::result exec(Txn& txn, Connection& conn, const std::string& sql, Args&&... args) {
+  if (conn.prepares()) return txn.exec_prepared(conn.prepared(sql), std::forward<Args>(args)...);
+  return txn.exec_params(sql, std::forward<Args>(args)...);
+}
+
+/// Inside a catch block: true when the exception is a pooler's 42P05 / 26000 for a named
+/// statement and the pool's prepared_statements setting is auto, which this turns off (the
+/// caller then runs its work again once, on another connection).
+bool retry_without_prepared(Pool& pool);
+
 /// Runs `fn(Connection&)` on a pooled connection. Errors come out as rillflow::Error; a broken
-/// connection is dropped from the pool instead of going back.
+/// connection is dropped from the pool instead of going back. Under prepared_statements auto,
+/// the first 42P05 / 26000 from a pooler turns prepared statements off and `fn` runs once more
+/// (its transaction was rolled back).
 template <class Fn>
 auto with_connection(Pool& pool, Fn&& fn) {
-  auto lease = pool.acquire();
-  try {
-    return fn(*lease);
-  } catch (...) {
-    bool broken = false;
+  for (int attempt = 0;; ++attempt) {
+    auto lease = pool.acquire();
     try {
-      rethrow_as_rillflow(pool.target(), broken);
+      return fn(*lease);
     } catch (...) {
-      if (broken) lease.discard();
-      throw;
+      if (attempt == 0 && retry_without_prepared(pool)) {
+        lease.discard();  // its session may hold a half-known set of names
+        continue;
+      }
+      bool broken = false;
+      try {
+        rethrow_as_rillflow(pool.target(), broken);
+      } catch (...) {
+        if (broken) lease.discard();
+        throw;
+      }
     }
   }
 }

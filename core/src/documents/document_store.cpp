@@ -59,7 +59,7 @@ std::optional<DocumentStore::Row> select_in(pqxx::transaction_base& txn, db::Con
                                             std::string_view collection, const Uuid& id,
                                             bool for_update) {
   const std::string sql = state.sql(kSelect) + (for_update ? " for update" : "");
-  const auto r = txn.exec_prepared(conn.prepared(sql), std::string(collection), to_string(id));
+  const auto r = db::exec(txn, conn, sql, std::string(collection), to_string(id));
   if (r.empty()) return std::nullopt;
   return DocumentStore::Row{boost::json::parse(std::string_view(r[0][0].c_str(), r[0][0].size())),
                             r[0][1].as<std::int64_t>(), r[0][2].as<bool>()};
@@ -74,11 +74,11 @@ std::int64_t put_in(pqxx::transaction_base& txn, db::Connection& conn,
   const std::string key = to_string(id);
   pqxx::result r;
   if (!expected) {
-    r = txn.exec_prepared(conn.prepared(state.sql(kUpsert)), coll, key, body);
+    r = db::exec(txn, conn, state.sql(kUpsert), coll, key, body);
   } else if (*expected == 0) {
-    r = txn.exec_prepared(conn.prepared(state.sql(kInsertNew)), coll, key, body);
+    r = db::exec(txn, conn, state.sql(kInsertNew), coll, key, body);
   } else {
-    r = txn.exec_prepared(conn.prepared(state.sql(kReplace)), coll, key, body, *expected);
+    r = db::exec(txn, conn, state.sql(kReplace), coll, key, body, *expected);
   }
   if (r.empty()) throw_rejected(txn, conn, state, collection, id, *expected);
   return r[0][0].as<std::int64_t>();
@@ -87,8 +87,8 @@ std::int64_t put_in(pqxx::transaction_base& txn, db::Connection& conn,
 bool remove_in(pqxx::transaction_base& txn, db::Connection& conn, const detail::StoreState& state,
                std::string_view collection, const Uuid& id, std::optional<std::int64_t> expected) {
   validate_collection(collection);
-  const auto r = txn.exec_prepared(conn.prepared(state.sql(kDelete)), std::string(collection),
-                                   to_string(id), expected);
+  const auto r =
+      db::exec(txn, conn, state.sql(kDelete), std::string(collection), to_string(id), expected);
   if (r.empty() && expected) throw_rejected(txn, conn, state, collection, id, *expected);
   return !r.empty();
 }
@@ -170,7 +170,7 @@ std::int64_t set_deleted(const detail::StoreState& state, std::string_view colle
                  "updated_at = now() where collection = $1 and id = $2::uuid and deleted_at is "
                  "not null returning version");
   return db::without_transaction(state.connections(), [&](auto& txn, db::Connection& conn) {
-    const auto r = txn.exec_prepared(conn.prepared(sql), std::string(collection), to_string(id));
+    const auto r = db::exec(txn, conn, sql, std::string(collection), to_string(id));
     if (!r.empty()) return r[0][0].template as<std::int64_t>();
     const auto row = docs::select_in(txn, conn, state, collection, id, false);
     if (!row) throw DocNotFound(std::string(collection), to_string(id));
@@ -212,8 +212,8 @@ std::vector<std::int64_t> DocumentStore::put_many(
   const auto versions =
       db::without_transaction(state_->connections(), [&](auto& txn, db::Connection& conn) {
         std::unordered_map<std::string, std::int64_t> out;
-        for (const auto& row : txn.exec_prepared(conn.prepared(sql), std::string(collection),
-                                                 boost::json::serialize(batch))) {
+        for (const auto& row :
+             db::exec(txn, conn, sql, std::string(collection), boost::json::serialize(batch))) {
           out.emplace(row[0].template as<std::string>(), row[1].template as<std::int64_t>());
         }
         return out;
@@ -229,7 +229,7 @@ std::vector<std::string> DocumentStore::collections_of(const Uuid& id) const {
       state_->sql("select collection from {schema}.docs where id = $1::uuid order by 1");
   return db::without_transaction(state_->connections(), [&](auto& txn, db::Connection& conn) {
     std::vector<std::string> out;
-    for (const auto& row : txn.exec_prepared(conn.prepared(sql), to_string(id))) {
+    for (const auto& row : db::exec(txn, conn, sql, to_string(id))) {
       out.push_back(row[0].template as<std::string>());
     }
     return out;

@@ -217,7 +217,7 @@ std::vector<Json> fetch(const detail::StoreState& state, const DocumentQueryCont
   const auto compiled = docs::compile_select(state, query, mode);
   return db::without_transaction(state.connections(), [&](auto& txn, db::Connection& conn) {
     const auto params = pqxx::prepare::make_dynamic_params(compiled.params);
-    const auto rows = prepared ? txn.exec_prepared(conn.prepared(compiled.sql), params)
+    const auto rows = prepared ? db::exec(txn, conn, compiled.sql, params)
                                : txn.exec_params(compiled.sql, params);
     std::vector<Json> out;
     out.reserve(rows.size());

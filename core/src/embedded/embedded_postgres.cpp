@@ -120,20 +120,6 @@ fs::path find_bindir(const fs::path& configured) {
                   "; install them (Debian: apt-get install postgresql) or set RILLFLOW_PG_BINDIR");
 }
 
-int free_tcp_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  if (fd >= 0) ::close(fd);
-  if (port < 0) throw Error(ErrorCode::kInternal, "cannot find a free TCP port on 127.0.0.1");
-  return port;
 }
 
 // Directories of runs whose owner died (crash, kill -9) are stopped and removed.
@@ -157,18 +143,6 @@ void remove_stale(const fs::path& parent, const std::string& run_as, const fs::p
     }
     fs::remove_all(entry.path(), ec);
   }
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (const char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
 }
 
 }  // namespace
@@ -219,10 +193,12 @@ EmbeddedPostgres EmbeddedPostgres::start(const EmbeddedPostgresOptions& options)
   // From here on the watchdog owns cleanup if this process dies.
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) == 0) {
-    std::string stop = shell_quote(impl->pg("pg_ctl")) + " -D " +
-                       shell_quote(impl->data().string()) + " -m immediate stop";
-    if (!impl->run_as.empty()) stop = "runuser -u " + shell_quote(impl->run_as) + " -- " + stop;
-    const std::string script = "read _; " + stop + "; rm -rf " + shell_quote(impl->dir.string());
+    std::string stop = util::shell_quote(impl->pg("pg_ctl")) + " -D " +
+                       util::shell_quote(impl->data().string()) + " -m immediate stop";
+    if (!impl->run_as.empty())
+      stop = "runuser -u " + util::shell_quote(impl->run_as) + " -- " + stop;
+    const std::string script =
+        "read _; " + stop + "; rm -rf " + util::shell_quote(impl->dir.string());
     impl->watchdog = util::spawn_detached({"/bin/sh", "-c", script}, fds[0]);
     ::close(fds[0]);
     impl->watchdog_fd = fds[1];
@@ -237,9 +213,9 @@ EmbeddedPostgres EmbeddedPostgres::start(const EmbeddedPostgresOptions& options)
     throw Error(ErrorCode::kInternal,
                 "initdb failed in " + s.data().string() + ":\n" + initdb.output);
   }
-  s.port = options.tcp ? free_tcp_port() : 5432;
+  s.port = options.tcp ? util::free_tcp_port() : 5432;
   std::string server_opts = "-p " + std::to_string(s.port) + " -k " +
-                            shell_quote(s.sock().string()) +
+                            util::shell_quote(s.sock().string()) +
                             " -c listen_addresses=" + (options.tcp ? "127.0.0.1" : "''") +
                             " -c max_connections=200 -c unix_socket_permissions=0700";
   if (!options.durable)

@@ -92,8 +92,7 @@ std::vector<EventEnvelope> read_stream_in(pqxx::transaction_base& txn, db::Conne
   const std::string sql = state.sql(std::string("select ") + kEnvelopeColumns +
                                     " from {schema}.events e where e.stream_id = $1::uuid and "
                                     "e.stream_seq >= $2 order by e.stream_seq limit $3");
-  return envelopes_from(
-      txn.exec_prepared(conn.prepared(sql), to_string(stream_id), from_version, limit));
+  return envelopes_from(db::exec(txn, conn, sql, to_string(stream_id), from_version, limit));
 }
 
 AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::StoreState& state,
@@ -114,7 +113,7 @@ AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
   const auto correlation = optional_text(options.correlation_id);
 
   if (advisory_lock) {
-    txn.exec_prepared(conn.prepared("select pg_advisory_xact_lock(hashtextextended($1, 7))"), id);
+    db::exec(txn, conn, "select pg_advisory_xact_lock(hashtextextended($1, 7))", id);
   }
 
   std::string request;
@@ -129,17 +128,18 @@ AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
     req["correlation_id"] = correlation ? Json(*correlation) : Json(nullptr);
     request = boost::json::serialize(req);
     // Waits for a concurrent holder of the same key, then sees its outcome.
-    const auto claimed = txn.exec_prepared(
-        conn.prepared(state.sql("insert into {schema}.idempotency_keys (stream_id, key, request) "
-                                "values ($1::uuid, $2, $3::jsonb) on conflict do nothing "
-                                "returning 1")),
-        id, *options.idempotency_key, request);
+    const auto claimed =
+        db::exec(txn, conn,
+                 state.sql("insert into {schema}.idempotency_keys (stream_id, key, request) "
+                           "values ($1::uuid, $2, $3::jsonb) on conflict do nothing "
+                           "returning 1"),
+                 id, *options.idempotency_key, request);
     if (claimed.empty()) {
-      const auto prior = txn.exec_prepared(
-          conn.prepared(state.sql(
-              "select request = $3::jsonb, first_version, last_version, first_global_seq, "
-              "last_global_seq from {schema}.idempotency_keys where stream_id = $1::uuid and "
-              "key = $2")),
+      const auto prior = db::exec(
+          txn, conn,
+          state.sql("select request = $3::jsonb, first_version, last_version, first_global_seq, "
+                    "last_global_seq from {schema}.idempotency_keys where stream_id = $1::uuid and "
+                    "key = $2"),
           id, *options.idempotency_key, request);
       if (prior.empty() || !prior[0][0].as<bool>()) {
         throw IdempotencyConflict(id, *options.idempotency_key);
@@ -159,12 +159,12 @@ AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
   const auto n = static_cast<std::int64_t>(events.size());
   pqxx::result res;
   if (state.options.notify_channel.empty()) {
-    res = txn.exec_prepared(conn.prepared(state.sql(kAppendSql) + " from ins"), id, n, kind,
-                            expected.version(), headers, causation, correlation, batch);
+    res = db::exec(txn, conn, state.sql(kAppendSql) + " from ins", id, n, kind, expected.version(),
+                   headers, causation, correlation, batch);
   } else {
-    res = txn.exec_prepared(conn.prepared(state.sql(kAppendSql) + kNotifySuffix), id, n, kind,
-                            expected.version(), headers, causation, correlation, batch,
-                            state.options.notify_channel, state.options.schema);
+    res = db::exec(txn, conn, state.sql(kAppendSql) + kNotifySuffix, id, n, kind,
+                   expected.version(), headers, causation, correlation, batch,
+                   state.options.notify_channel, state.options.schema);
   }
   const auto prev = res[0][0].as<std::int64_t>();
   if (res[0][1].as<std::int64_t>() != n) {
@@ -178,10 +178,11 @@ AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
   r.last_global_seq = res[0][3].as<std::int64_t>();
 
   if (options.idempotency_key) {
-    txn.exec_prepared(
-        conn.prepared(state.sql(
+    db::exec(
+        txn, conn,
+        state.sql(
             "update {schema}.idempotency_keys set first_version = $3, last_version = $4, "
-            "first_global_seq = $5, last_global_seq = $6 where stream_id = $1::uuid and key = $2")),
+            "first_global_seq = $5, last_global_seq = $6 where stream_id = $1::uuid and key = $2"),
         id, *options.idempotency_key, r.first_version, r.last_version, r.first_global_seq,
         r.last_global_seq);
   }
@@ -223,7 +224,7 @@ std::optional<std::int64_t> EventStore::stream_version(const Uuid& stream_id) co
   const std::string sql =
       state_->sql("select version from {schema}.streams where stream_id = $1::uuid");
   return db::without_transaction(state_->connections(), [&](auto& txn, db::Connection& conn) {
-    const auto r = txn.exec_prepared(conn.prepared(sql), to_string(stream_id));
+    const auto r = db::exec(txn, conn, sql, to_string(stream_id));
     std::optional<std::int64_t> v;
     if (!r.empty() && r[0][0].template as<std::int64_t>() > 0)
       v = r[0][0].template as<std::int64_t>();
@@ -234,7 +235,7 @@ std::optional<std::int64_t> EventStore::stream_version(const Uuid& stream_id) co
 std::int64_t EventStore::head() const {
   const std::string sql = state_->sql("select coalesce(max(global_seq), 0) from {schema}.events");
   return db::without_transaction(state_->connections(), [&](auto& txn, db::Connection& conn) {
-    return txn.exec_prepared(conn.prepared(sql))[0][0].template as<std::int64_t>();
+    return db::exec(txn, conn, sql)[0][0].template as<std::int64_t>();
   });
 }
 

@@ -57,7 +57,7 @@ limit $4
 std::int64_t ensure_tick(db::Connection& conn, const detail::StoreState& state) {
   {
     pqxx::nontransaction probe(conn.raw());
-    const auto r = probe.exec_prepared(conn.prepared(state.sql(kNewsSinceLatestTick)));
+    const auto r = db::exec(probe, conn, state.sql(kNewsSinceLatestTick));
     if (r.empty()) {
       throw Error(ErrorCode::kSchema, "the ticks table of schema '" + state.options.schema +
                                           "' is empty; run rillflow schema-sync");
@@ -66,7 +66,7 @@ std::int64_t ensure_tick(db::Connection& conn, const detail::StoreState& state) 
   }
   pqxx::work txn(conn.raw());
   txn.exec(state.sql("lock table {schema}.ticks in exclusive mode"));
-  auto r = txn.exec_prepared(conn.prepared(state.sql(kInsertTick)));
+  auto r = db::exec(txn, conn, state.sql(kInsertTick));
   if (r.empty()) r = txn.exec(state.sql("select max(tick_id) from {schema}.ticks"));
   txn.commit();
   return r[0][0].as<std::int64_t>();
@@ -105,8 +105,8 @@ FeedBatch EventStore::read_feed(FeedPosition position, std::size_t limit) const 
       }
       const auto wanted = static_cast<std::int64_t>(limit - out.events.size());
       pqxx::nontransaction txn(conn.raw());
-      const auto rows = txn.exec_prepared(conn.prepared(batch_sql), pos.from_tick, pos.to_tick,
-                                          pos.after_seq, wanted);
+      const auto rows =
+          db::exec(txn, conn, batch_sql, pos.from_tick, pos.to_tick, pos.after_seq, wanted);
       for (const auto& row : rows) {
         out.events.push_back(events::envelope_from_row(row));
         out.positions.push_back({pos.from_tick, pos.to_tick, out.events.back().global_seq});

@@ -232,11 +232,10 @@ struct ProjectionDaemon::Impl {
     return db::without_transaction(
         pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) -> std::optional<Lease> {
           if (!p.row_known) {
-            txn.exec_prepared(conn.prepared(sql(kEnsureRow)), p.name);
+            db::exec(txn, conn, sql(kEnsureRow), p.name);
             p.row_known = true;
           }
-          const auto r =
-              txn.exec_prepared(conn.prepared(sql(kAcquire)), p.name, owner, ttl.count());
+          const auto r = db::exec(txn, conn, sql(kAcquire), p.name, owner, ttl.count());
           if (r.empty()) {
             p.epoch.reset();
             return std::nullopt;
@@ -258,26 +257,25 @@ struct ProjectionDaemon::Impl {
   void redeliver_requeued(Projection& p, projections::ExplicitTransaction& tx, db::Connection& conn,
                           std::size_t& processed, std::size_t& failed) {
     auto& txn = *tx;
-    const auto rows = txn.exec_prepared(
-        conn.prepared(sql(std::string("select ") + kDlqColumns +
-                          " from {schema}.projection_dlq d where d.projection = $1 and "
-                          "d.requeued_at is not null order by d.id for update")),
-        p.name);
+    const auto rows = db::exec(txn, conn,
+                               sql(std::string("select ") + kDlqColumns +
+                                   " from {schema}.projection_dlq d where d.projection = $1 and "
+                                   "d.requeued_at is not null order by d.id for update"),
+                               p.name);
     for (const auto& row : rows) {
       const auto entry = dlq_from_row(row);
       tx.savepoint();
       auto t = projections::wrap(txn, conn, state->options.schema);
       const auto error = end_savepoint(tx, call_handler(*p.handler, entry.event, t));
       if (!error) {
-        txn.exec_prepared(conn.prepared(sql("delete from {schema}.projection_dlq where id = $1")),
-                          entry.id);
+        db::exec(txn, conn, sql("delete from {schema}.projection_dlq where id = $1"), entry.id);
         ++processed;
       } else {
-        txn.exec_prepared(
-            conn.prepared(sql("update {schema}.projection_dlq set requeued_at = null, "
-                              "attempts = attempts + 1, error = $2, failed_at = now() "
-                              "where id = $1")),
-            entry.id, *error);
+        db::exec(txn, conn,
+                 sql("update {schema}.projection_dlq set requeued_at = null, "
+                     "attempts = attempts + 1, error = $2, failed_at = now() "
+                     "where id = $1"),
+                 entry.id, *error);
         ++failed;
       }
     }
@@ -291,10 +289,10 @@ struct ProjectionDaemon::Impl {
     const auto micros =
         std::chrono::duration_cast<std::chrono::microseconds>(e.created_at.time_since_epoch())
             .count();
-    txn.exec_prepared(conn.prepared(sql(kDeadLetter)), p.name, e.global_seq, to_string(e.stream_id),
-                      e.stream_seq, e.type, boost::json::serialize(e.body),
-                      boost::json::serialize(e.headers), opt(e.causation_id), opt(e.correlation_id),
-                      micros, error, attempts);
+    db::exec(txn, conn, sql(kDeadLetter), p.name, e.global_seq, to_string(e.stream_id),
+             e.stream_seq, e.type, boost::json::serialize(e.body),
+             boost::json::serialize(e.headers), opt(e.causation_id), opt(e.correlation_id), micros,
+             error, attempts);
   }
 
   bool wanted(const Projection& p, const EventEnvelope& e) const {
@@ -311,7 +309,7 @@ struct ProjectionDaemon::Impl {
     return db::with_connection(pool(), [&](db::Connection& conn) -> std::optional<TickResult> {
       projections::ExplicitTransaction tx(conn);
       auto& txn = *tx;
-      const auto fence = txn.exec_prepared(conn.prepared(sql(kFence)), p.name, owner, lease.epoch);
+      const auto fence = db::exec(txn, conn, sql(kFence), p.name, owner, lease.epoch);
       if (fence.empty()) {
         p.epoch.reset();
         return TickResult{TickOutcome::kLeasedByOther};
@@ -332,10 +330,9 @@ struct ProjectionDaemon::Impl {
       int attempts = lease.attempts;
       std::optional<std::string> last_error;
       auto checkpoint = [&](std::int64_t backoff_ms, bool stop) {
-        const auto r =
-            txn.exec_prepared(conn.prepared(sql(kCheckpoint)), p.name, owner, lease.epoch,
-                              position.from_tick, position.to_tick, position.after_seq, last_seq,
-                              ttl.count(), attempts, backoff_ms, last_error, stop);
+        const auto r = db::exec(txn, conn, sql(kCheckpoint), p.name, owner, lease.epoch,
+                                position.from_tick, position.to_tick, position.after_seq, last_seq,
+                                ttl.count(), attempts, backoff_ms, last_error, stop);
         if (r.affected_rows() != 1) {
           throw Error(ErrorCode::kInternal,
                       "checkpoint of projection '" + p.name + "' was refused");
@@ -407,10 +404,10 @@ struct ProjectionDaemon::Impl {
   void release_locked(Projection& p) {
     if (!p.epoch) return;
     db::without_transaction(pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-      txn.exec_prepared(
-          conn.prepared(sql("update {schema}.projections set lease_owner = null, "
-                            "lease_expires_at = null where name = $1 and lease_owner = $2")),
-          p.name, owner);
+      db::exec(txn, conn,
+               sql("update {schema}.projections set lease_owner = null, "
+                   "lease_expires_at = null where name = $1 and lease_owner = $2"),
+               p.name, owner);
     });
     p.epoch.reset();
   }
@@ -418,20 +415,21 @@ struct ProjectionDaemon::Impl {
   // Ticks every consumer has passed (and older than ten minutes, for ad-hoc feed readers).
   void prune_ticks() {
     db::without_transaction(pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-      txn.exec_prepared(
-          conn.prepared(sql("delete from {schema}.ticks where tick_id > 0 and created_at < now() - "
-                            "interval '10 minutes' "
-                            "and tick_id < (select min(from_tick) from {schema}.projections) "
-                            "and tick_id < (select max(tick_id) from {schema}.ticks)")));
+      db::exec(txn, conn,
+               sql("delete from {schema}.ticks where tick_id > 0 and created_at < now() - "
+                   "interval '10 minutes' "
+                   "and tick_id < (select min(from_tick) from {schema}.projections) "
+                   "and tick_id < (select max(tick_id) from {schema}.ticks)"));
     });
   }
 
   void upsert_flags(const std::string& name, const char* set_clause) {
     db::without_transaction(pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-      txn.exec_prepared(conn.prepared(sql(kEnsureRow)), name);
-      txn.exec_prepared(conn.prepared(sql(std::string("update {schema}.projections set ") +
-                                          set_clause + ", updated_at = now() where name = $1")),
-                        name);
+      db::exec(txn, conn, sql(kEnsureRow), name);
+      db::exec(txn, conn,
+               sql(std::string("update {schema}.projections set ") + set_clause +
+                   ", updated_at = now() where name = $1"),
+               name);
     });
   }
 };
@@ -600,18 +598,21 @@ void ProjectionDaemon::release_lease(const std::string& name) {
 std::vector<std::string> ProjectionDaemon::heartbeat() {
   return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn,
                                                     db::Connection& conn) {
-    txn.exec_prepared(
-        conn.prepared(impl_->sql(
+    db::exec(
+        txn, conn,
+        impl_->sql(
             "insert into {schema}.daemon_nodes (owner) values ($1) on conflict (owner) do update "
-            "set heartbeat_at = now()")),
+            "set heartbeat_at = now()"),
         impl_->owner);
-    txn.exec_prepared(conn.prepared(impl_->sql(
-        "delete from {schema}.daemon_nodes where heartbeat_at < now() - interval '1 hour'")));
+    db::exec(
+        txn, conn,
+        impl_->sql(
+            "delete from {schema}.daemon_nodes where heartbeat_at < now() - interval '1 hour'"));
     std::vector<std::string> live;
-    for (const auto& row : txn.exec_prepared(
-             conn.prepared(impl_->sql(
-                 "select owner from {schema}.daemon_nodes where heartbeat_at > now() - $1 * "
-                 "interval '1 millisecond' order by owner")),
+    for (const auto& row : db::exec(
+             txn, conn,
+             impl_->sql("select owner from {schema}.daemon_nodes where heartbeat_at > now() - $1 * "
+                        "interval '1 millisecond' order by owner"),
              impl_->ttl.count())) {
       live.push_back(row[0].as<std::string>());
     }
@@ -621,9 +622,8 @@ std::vector<std::string> ProjectionDaemon::heartbeat() {
 
 void ProjectionDaemon::leave() {
   db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-    txn.exec_prepared(
-        conn.prepared(impl_->sql("delete from {schema}.daemon_nodes where owner = $1")),
-        impl_->owner);
+    db::exec(txn, conn, impl_->sql("delete from {schema}.daemon_nodes where owner = $1"),
+             impl_->owner);
   });
 }
 
@@ -653,25 +653,25 @@ const std::string& ProjectionDaemon::owner_id() const {
 }
 
 std::vector<ProjectionStatus> ProjectionDaemon::list() const {
-  return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn,
-                                                    db::Connection& conn) {
-    std::vector<ProjectionStatus> out;
-    for (const auto& row :
-         txn.exec_prepared(conn.prepared(impl_->sql(std::string("select ") + kStatusColumns +
-                                                    " from {schema}.projections order by name")))) {
-      out.push_back(status_from_row(row));
-    }
-    return out;
-  });
+  return db::without_transaction(
+      impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
+        std::vector<ProjectionStatus> out;
+        for (const auto& row : db::exec(txn, conn,
+                                        impl_->sql(std::string("select ") + kStatusColumns +
+                                                   " from {schema}.projections order by name"))) {
+          out.push_back(status_from_row(row));
+        }
+        return out;
+      });
 }
 
 std::optional<ProjectionStatus> ProjectionDaemon::status(const std::string& name) const {
   return db::without_transaction(
       impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-        const auto r = txn.exec_prepared(
-            conn.prepared(impl_->sql(std::string("select ") + kStatusColumns +
-                                     " from {schema}.projections where name = $1")),
-            name);
+        const auto r = db::exec(txn, conn,
+                                impl_->sql(std::string("select ") + kStatusColumns +
+                                           " from {schema}.projections where name = $1"),
+                                name);
         std::optional<ProjectionStatus> out;
         if (!r.empty()) out = status_from_row(r[0]);
         return out;
@@ -697,12 +697,12 @@ void ProjectionDaemon::reset_checkpoint(const std::string& name, std::int64_t af
     if (end.from_tick > 0) position = {0, end.from_tick, after_global_seq};
   }
   db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-    txn.exec_prepared(conn.prepared(impl_->sql(kEnsureRow)), name);
-    txn.exec_prepared(
-        conn.prepared(impl_->sql(
-            "update {schema}.projections set from_tick = $2, to_tick = $3, after_seq = $4, "
-            "last_global_seq = $4, attempts = 0, backoff_until = null, stopped = false, "
-            "last_error = null, updated_at = now() where name = $1")),
+    db::exec(txn, conn, impl_->sql(kEnsureRow), name);
+    db::exec(
+        txn, conn,
+        impl_->sql("update {schema}.projections set from_tick = $2, to_tick = $3, after_seq = $4, "
+                   "last_global_seq = $4, attempts = 0, backoff_until = null, stopped = false, "
+                   "last_error = null, updated_at = now() where name = $1"),
         name, position.from_tick, position.to_tick, position.after_seq);
   });
 }
@@ -717,21 +717,19 @@ void ProjectionDaemon::rebuild(const std::string& name) {
                     "' is leased by another runtime; stop it (or wait for its lease to expire)");
   }
   db::in_transaction(impl_->pool(), [&](pqxx::work& txn, db::Connection& conn) {
-    const auto fence =
-        txn.exec_prepared(conn.prepared(impl_->sql(kFence)), name, impl_->owner, lease->epoch);
+    const auto fence = db::exec(txn, conn, impl_->sql(kFence), name, impl_->owner, lease->epoch);
     if (fence.empty())
       throw Error(ErrorCode::kInvalidArgument, "lost the lease of projection '" + name + "'");
     auto t = projections::wrap(txn, conn, impl_->state->options.schema);
     p.handler->prepare(t);
     p.handler->reset(t);
-    txn.exec_prepared(
-        conn.prepared(impl_->sql("delete from {schema}.projection_dlq where projection = $1")),
-        name);
-    txn.exec_prepared(
-        conn.prepared(
-            impl_->sql("update {schema}.projections set from_tick = 0, to_tick = 0, after_seq = 0, "
-                       "last_global_seq = 0, attempts = 0, backoff_until = null, stopped = false, "
-                       "last_error = null, updated_at = now() where name = $1")),
+    db::exec(txn, conn, impl_->sql("delete from {schema}.projection_dlq where projection = $1"),
+             name);
+    db::exec(
+        txn, conn,
+        impl_->sql("update {schema}.projections set from_tick = 0, to_tick = 0, after_seq = 0, "
+                   "last_global_seq = 0, attempts = 0, backoff_until = null, stopped = false, "
+                   "last_error = null, updated_at = now() where name = $1"),
         name);
   });
 }
@@ -740,10 +738,11 @@ std::vector<DlqEntry> ProjectionDaemon::dlq_list(const std::string& name, std::s
   return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn,
                                                     db::Connection& conn) {
     std::vector<DlqEntry> out;
-    for (const auto& row : txn.exec_prepared(
-             conn.prepared(impl_->sql(
+    for (const auto& row : db::exec(
+             txn, conn,
+             impl_->sql(
                  std::string("select ") + kDlqColumns +
-                 " from {schema}.projection_dlq d where d.projection = $1 order by d.id limit $2")),
+                 " from {schema}.projection_dlq d where d.projection = $1 order by d.id limit $2"),
              name, static_cast<std::int64_t>(limit))) {
       out.push_back(dlq_from_row(row));
     }
@@ -754,29 +753,29 @@ std::vector<DlqEntry> ProjectionDaemon::dlq_list(const std::string& name, std::s
 bool ProjectionDaemon::dlq_requeue(const std::string& name, std::int64_t id) {
   return db::without_transaction(
       impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-        return txn.exec_prepared(
-                      conn.prepared(impl_->sql("update {schema}.projection_dlq set requeued_at = "
-                                               "now() where projection = $1 and id = $2")),
-                      name, id)
+        return db::exec(txn, conn,
+                        impl_->sql("update {schema}.projection_dlq set requeued_at = "
+                                   "now() where projection = $1 and id = $2"),
+                        name, id)
                    .affected_rows() == 1;
       });
 }
 
 bool ProjectionDaemon::dlq_delete(const std::string& name, std::int64_t id) {
-  return db::without_transaction(
-      impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-        return txn.exec_prepared(
-                      conn.prepared(impl_->sql(
-                          "delete from {schema}.projection_dlq where projection = $1 and id = $2")),
-                      name, id)
-                   .affected_rows() == 1;
-      });
+  return db::without_transaction(impl_->pool(), [&](pqxx::nontransaction& txn,
+                                                    db::Connection& conn) {
+    return db::exec(
+               txn, conn,
+               impl_->sql("delete from {schema}.projection_dlq where projection = $1 and id = $2"),
+               name, id)
+               .affected_rows() == 1;
+  });
 }
 
 ProjectionMetrics ProjectionDaemon::metrics(const std::string& name) const {
   return db::without_transaction(
       impl_->pool(), [&](pqxx::nontransaction& txn, db::Connection& conn) {
-        const auto r = txn.exec_prepared(conn.prepared(impl_->sql(R"sql(
+        const auto r = db::exec(txn, conn, impl_->sql(R"sql(
 select coalesce(p.last_global_seq, 0),
        (select coalesce(max(global_seq), 0) from {schema}.events),
        extract(epoch from now() - (select e.created_at from {schema}.events e
@@ -786,8 +785,8 @@ select coalesce(p.last_global_seq, 0),
        extract(epoch from now() - (select min(d.failed_at) from {schema}.projection_dlq d
                                    where d.projection = $1))
 from (select 1) one left join {schema}.projections p on p.name = $1
-)sql")),
-                                         name);
+)sql"),
+                                name);
         ProjectionMetrics m;
         m.name = name;
         m.position = r[0][0].as<std::int64_t>();

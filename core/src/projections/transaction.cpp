@@ -39,8 +39,7 @@ QueryResult Transaction::exec_params(std::string_view sql, const std::vector<Sql
   auto* conn = static_cast<db::Connection*>(connection_);
   try {
     const std::string text(sql);
-    const auto r =
-        txn->exec_prepared(conn->prepared(text), pqxx::prepare::make_dynamic_params(params));
+    const auto r = db::exec(*txn, *conn, text, pqxx::prepare::make_dynamic_params(params));
     std::vector<QueryResult::Row> rows;
     rows.reserve(r.size());
     for (const auto& row : r) {

@@ -22,4 +22,10 @@ pid_t spawn_detached(const std::vector<std::string>& argv, int stdin_fd);
 /// True when a process with this pid exists.
 bool process_alive(pid_t pid);
 
+/// A TCP port on 127.0.0.1 that is free now (bound and released). Throws rillflow::Error.
+int free_tcp_port();
+
+/// `s` quoted for /bin/sh ('...' with embedded quotes escaped).
+std::string shell_quote(const std::string& s);
+
 }  // namespace rillflow::util

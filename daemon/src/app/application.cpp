@@ -54,6 +54,7 @@ Application::~Application() {
 
 int Application::run() {
   registry_ = load_registry(cfg_);  // a missing plugin stops the start, with its message
+  listen_url_ = config::resolve_listen_url(cfg_.database);
   if (auto url = config::resolve_database_url(cfg_.database)) {
     url_ = *url;
   } else {
@@ -85,12 +86,15 @@ void Application::connect() {
     std::chrono::milliseconds backoff = 200ms;
     while (!stopping_) {
       try {
-        auto store = Store::builder(url_)
-                         .schema(cfg_.schema)
-                         .max_connections(static_cast<std::size_t>(cfg_.database.max_connections))
-                         .notify_channel(cfg_.daemon.notify_channel)
-                         .application_name("rillflowd")
-                         .build();
+        auto store =
+            Store::builder(url_)
+                .schema(cfg_.schema)
+                .max_connections(static_cast<std::size_t>(cfg_.database.max_connections))
+                .notify_channel(cfg_.daemon.notify_channel)
+                .application_name("rillflowd")
+                .prepared_statements(*parse_prepared_statements(cfg_.database.prepared_statements))
+                .log_sink([](std::string_view message) { spdlog::warn("{}", message); })
+                .build();
         try {
           const auto applied = store.schema().sync();
           if (!applied.empty())
@@ -104,9 +108,10 @@ void Application::connect() {
         return;
       } catch (const Error& e) {
         const std::string why = e.what();
-        asio::post(loop_, [this, why] {
+        asio::post(loop_, [this, why, kind = classify_db_failure(e)] {
           snapshot_.db_ok = false;
           snapshot_.db_error = why;
+          snapshot_.db_failure = kind;
         });
         spdlog::warn("database not reachable yet: {}; retrying in {} ms", why, backoff.count());
         for (auto slept = 0ms; slept < backoff && !stopping_; slept += 50ms)
@@ -122,9 +127,18 @@ void Application::on_connected(Store store) {
   store_ = std::move(store);
   build_workers();
   snapshot_.started = true;
-  if (cfg_.daemon.notify) {
+  if (cfg_.daemon.notify && !listen_url_ && store_->behind_pooler()) {
+    // LISTEN is session state: through a transaction pooler it lands on a server session that
+    // goes back to the pool, and the notifications go nowhere.
+    spdlog::warn(
+        "the database URL goes through a connection pooler ({}): LISTEN needs a session of its "
+        "own, so NOTIFY wakeups are off and workers poll every {} ms; set "
+        "database.listen_url_env or database.listen_url_file to a direct PostgreSQL URL for "
+        "wakeups",
+        store_->describe_target(), cfg_.daemon.poll_interval_ms);
+  } else if (cfg_.daemon.notify) {
     listener_ = std::make_shared<listen::NotifyListener>(
-        loop_, pool_, url_, cfg_.daemon.notify_channel, cfg_.schema, [this] {
+        loop_, pool_, listen_url_.value_or(url_), cfg_.daemon.notify_channel, cfg_.schema, [this] {
           metrics_.wakeup(true);
           scheduler_.wake_all();
         });
@@ -217,6 +231,7 @@ void Application::refresh_status() {
     } catch (const std::exception& e) {
       s.db_ok = false;
       s.db_error = e.what();
+      s.db_failure = classify_db_failure(e);
     }
     const auto connections = store.open_connections();
     asio::post(loop_, [this, s = std::move(s), connections, mine = std::move(mine), daemon,
@@ -258,7 +273,7 @@ void Application::refresh_status() {
         }
       }
       if (s.db_ok && !snapshot_.db_ok && ready_sent_) spdlog::info("database reachable again");
-      if (!s.db_ok && snapshot_.db_ok) spdlog::warn("database unreachable: {}", s.db_error);
+      if (!s.db_ok && snapshot_.db_ok) spdlog::warn("{}", unready_reason(s));
       snapshot_ = std::move(s);
       metrics_.observe(snapshot_, connections);
       if (!ready_sent_ && snapshot_.db_ok && snapshot_.started) {
@@ -360,6 +375,9 @@ void Application::reload() {
       if (next->database.url_env != cfg_.database.url_env ||
           next->database.url_file != cfg_.database.url_file ||
           next->database.max_connections != cfg_.database.max_connections ||
+          next->database.prepared_statements != cfg_.database.prepared_statements ||
+          next->database.listen_url_env != cfg_.database.listen_url_env ||
+          next->database.listen_url_file != cfg_.database.listen_url_file ||
           next->schema != cfg_.schema || next->http.bind != cfg_.http.bind ||
           next->http.port != cfg_.http.port || next->logging.format != cfg_.logging.format ||
           next->daemon.notify != cfg_.daemon.notify ||

@@ -67,6 +67,7 @@ class Application {
   std::vector<LoadedProjection> registry_;
   std::optional<EmbeddedPostgres> embedded_;
   std::string url_;
+  std::optional<std::string> listen_url_;  ///< database.listen_url_*: a direct URL for LISTEN
   std::optional<Store> store_;
   std::string owner_;
   std::shared_ptr<ProjectionDaemon> daemon_;

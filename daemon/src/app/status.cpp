@@ -1,13 +1,30 @@
 #include "app/status.hpp"
 
+#include <rillflow/error.hpp>
+
 #include <chrono>
 
 namespace rillflow::app {
 
+std::string classify_db_failure(const std::exception& e) {
+  const auto* error = dynamic_cast<const Error*>(&e);
+  if (error == nullptr) return "error";
+  switch (error->code()) {
+    case ErrorCode::kConnection:
+    case ErrorCode::kCommitOutcomeUnknown:
+      return "unreachable";
+    case ErrorCode::kTimeout:
+      return error->sqlstate().empty() ? "busy" : "error";
+    default:
+      return "error";
+  }
+}
+
 std::string unready_reason(const StatusSnapshot& s) {
   if (s.draining) return "draining: shutting down";
-  if (!s.db_ok)
-    return "database unreachable" + (s.db_error.empty() ? std::string() : ": " + s.db_error);
+  if (!s.db_ok) {
+    return "database " + s.db_failure + (s.db_error.empty() ? std::string() : ": " + s.db_error);
+  }
   if (!s.started) return "starting";
   if (std::chrono::system_clock::now() - s.refreshed_at > std::chrono::seconds(5)) {
     return "status not refreshed for over 5 s (database hung?)";

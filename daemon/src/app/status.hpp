@@ -29,6 +29,9 @@ struct StatusSnapshot {
   bool draining = false;  ///< SIGTERM received
   bool db_ok = false;
   std::string db_error;
+  /// What kind of failure db_error is: "unreachable" (no connection), "busy" (no free pooled
+  /// connection in time) or "error" (connected, but PostgreSQL rejected a statement).
+  std::string db_failure = "unreachable";
   bool schema_ok = false;
   std::vector<std::string> schema_problems;
   std::vector<std::string> stuck;  ///< workers whose batch runs longer than the stuck threshold
@@ -38,6 +41,9 @@ struct StatusSnapshot {
   std::vector<WorkerView> workers;
   std::chrono::system_clock::time_point refreshed_at{};
 };
+
+/// The db_failure kind of an exception caught from a database call.
+std::string classify_db_failure(const std::exception& e);
 
 /// Why the daemon is not ready (empty when it is): /health/ready, /status and rillflow_ready.
 std::string unready_reason(const StatusSnapshot& status);

@@ -23,9 +23,14 @@ Store& Context::store() {
       throw UsageError(
           "no database: pass --database-url, set DATABASE_URL, or name one in --config");
     }
+    const std::string& prepared = !prepared_statements.empty() ? prepared_statements
+                                  : config_path.empty()        ? std::string("auto")
+                                                        : config().database.prepared_statements;
     try {
       store_ = Store::builder(url)
                    .schema(effective_schema())
+                   .prepared_statements(
+                       parse_prepared_statements(prepared).value_or(PreparedStatements::kAuto))
                    .max_connections(4)
                    .application_name("rillflow-cli")
                    .build();

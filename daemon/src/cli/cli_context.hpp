@@ -32,6 +32,7 @@ struct Context {
   bool schema_given = false;  ///< --schema was on the command line (it beats the config's)
   std::string config_path;
   bool json = false;
+  std::string prepared_statements;  ///< --prepared-statements; empty: the config's, else auto
   /// The command chosen on the command line; returns the exit code.
   std::function<int()> run;
 

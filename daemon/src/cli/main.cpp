@@ -87,6 +87,10 @@ int main(int argc, char** argv) {
   app.add_flag("--json", ctx.json,
                "Print exactly one JSON document on stdout instead of text (progress goes to "
                "stderr)");
+  app.add_option("--prepared-statements", ctx.prepared_statements,
+                 "auto | on | off: named prepared statements (off behind a transaction pooler "
+                 "such as PgBouncer; default: the config's, else auto)")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
 
   rillflow::cli::add_schema_commands(app, ctx);
   rillflow::cli::add_event_commands(app, ctx);

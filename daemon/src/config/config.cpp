@@ -189,6 +189,24 @@ const Key<Config> kKeys[] = {
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.database.max_connections = read_int(n, w, 1, 1000);
      }},
+    {"database.prepared_statements", "auto | on | off", "auto", false,
+     "Named prepared statements. off: every statement goes unnamed with its parameters (works "
+     "behind any pooler, e.g. PgBouncer pool_mode=transaction, RDS Proxy); auto: on until a "
+     "pooler is seen, then off (logged once); on: always.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.database.prepared_statements = read_choice(n, w, {"auto", "on", "off"});
+     }},
+    {"database.listen_url_env", "string", "(none)", false,
+     "Environment variable holding a direct PostgreSQL URL (not through a transaction pooler) "
+     "for the LISTEN connection; never logged.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.database.listen_url_env = read_string(n, w);
+     }},
+    {"database.listen_url_file", "path", "(none)", false,
+     "File holding the direct URL for LISTEN; used when listen_url_env is not set.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.database.listen_url_file = read_string(n, w);
+     }},
     {"schema", "string", "public", false, "Schema holding Rillflow's tables (a-z, 0-9, _).",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.schema = read_string(n, w);
@@ -373,23 +391,40 @@ Config load(const std::string& path) {
   return c;
 }
 
+namespace {
+std::string read_url_file(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string url;
+  if (!in || !std::getline(in, url)) throw ConfigError(key, "cannot read " + path);
+  while (!url.empty() && (url.back() == '\r' || url.back() == ' ')) url.pop_back();
+  if (url.empty()) throw ConfigError(key, path + " is empty");
+  return url;
+}
+}  // namespace
+
 std::optional<std::string> resolve_database_url(const DatabaseConfig& db) {
   if (!db.url_env.empty()) {
     if (const char* v = std::getenv(db.url_env.c_str()); v != nullptr && *v != '\0')
       return std::string(v);
   }
-  if (!db.url_file.empty()) {
-    std::ifstream in(db.url_file);
-    std::string url;
-    if (!in || !std::getline(in, url))
-      throw ConfigError("database.url_file", "cannot read " + db.url_file);
-    while (!url.empty() && (url.back() == '\r' || url.back() == ' ')) url.pop_back();
-    if (url.empty()) throw ConfigError("database.url_file", db.url_file + " is empty");
-    return url;
-  }
+  if (!db.url_file.empty()) return read_url_file(db.url_file, "database.url_file");
   if (db.require_url) {
     throw ConfigError("database", "no database URL: set $" + db.url_env +
                                       " or database.url_file (database.require_url is on)");
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> resolve_listen_url(const DatabaseConfig& db) {
+  if (!db.listen_url_env.empty()) {
+    if (const char* v = std::getenv(db.listen_url_env.c_str()); v != nullptr && *v != '\0')
+      return std::string(v);
+  }
+  if (!db.listen_url_file.empty())
+    return read_url_file(db.listen_url_file, "database.listen_url_file");
+  if (!db.listen_url_env.empty()) {
+    throw ConfigError("database.listen_url_env",
+                      "$" + db.listen_url_env + " is unset or empty (and no listen_url_file)");
   }
   return std::nullopt;
 }

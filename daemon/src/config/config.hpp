@@ -18,6 +18,9 @@ struct DatabaseConfig {
   std::string url_file;
   bool require_url = false;
   std::int64_t max_connections = 10;
+  std::string prepared_statements = "auto";  ///< auto | on | off (PreparedStatements)
+  std::string listen_url_env;                ///< direct (unpooled) URL for LISTEN, by variable
+  std::string listen_url_file;               ///< ... or by file
 };
 
 struct HttpConfig {
@@ -77,6 +80,11 @@ Config load(const std::string& path);
 /// nullopt means "start an embedded PostgreSQL" (unless database.require_url is set: then a
 /// ConfigError). The URL is a secret: never log it.
 std::optional<std::string> resolve_database_url(const DatabaseConfig& db);
+
+/// The direct URL for the LISTEN connection: database.listen_url_env's variable, else
+/// database.listen_url_file's content; nullopt when neither is configured (LISTEN then uses the
+/// database URL). A configured but unset variable or unreadable file is a ConfigError.
+std::optional<std::string> resolve_listen_url(const DatabaseConfig& db);
 
 /// The reference table (Markdown) of every key: key, type, default, reloadable, meaning.
 std::string reference_markdown();

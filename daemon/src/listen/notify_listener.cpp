@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include <unistd.h>
+#include <cstdlib>
 
 namespace rillflow::listen {
 
@@ -63,6 +64,7 @@ void NotifyListener::connect() {
         conn, [](void*, const char* message) { rillflow::forward_database_notice(message); },
         nullptr);
     std::string error;
+    bool pooled = false;
     if (PQstatus(conn) != CONNECTION_OK) {
       error = PQerrorMessage(conn);
     } else {
@@ -70,6 +72,13 @@ void NotifyListener::connect() {
       PGresult* r = PQexec(conn, ("LISTEN \"" + self->channel_ + "\"").c_str());
       if (PQresultStatus(r) != PGRES_COMMAND_OK) error = PQerrorMessage(conn);
       PQclear(r);
+      // A pooler hands out a process id of its own in the handshake.
+      if (error.empty()) {
+        r = PQexec(conn, "select pg_backend_pid()");
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+          pooled = std::atoi(PQgetvalue(r, 0, 0)) != PQbackendPID(conn);
+        PQclear(r);
+      }
       if (error.empty() && PQsetnonblocking(conn, 1) != 0)
         error = "cannot make the connection non-blocking";
     }
@@ -78,10 +87,17 @@ void NotifyListener::connect() {
       conn = nullptr;
       while (!error.empty() && error.back() == '\n') error.pop_back();
     }
-    asio::post(self->loop_, [self, conn, error] {
+    asio::post(self->loop_, [self, conn, error, pooled] {
       if (self->stopped_) {
         if (conn != nullptr) PQfinish(conn);
         return;
+      }
+      if (pooled && !self->warned_pooled_) {
+        self->warned_pooled_ = true;
+        spdlog::warn(
+            "the LISTEN connection goes through a connection pooler: under transaction pooling "
+            "its notifications are lost (workers still poll); point database.listen_url_env / "
+            "listen_url_file at PostgreSQL directly");
       }
       if (conn == nullptr) {
         self->drop_and_retry(error);

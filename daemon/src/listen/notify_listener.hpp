@@ -44,6 +44,7 @@ class NotifyListener : public std::enable_shared_from_this<NotifyListener> {
   std::chrono::milliseconds backoff_{100};
   PGconn* conn_ = nullptr;
   bool stopped_ = false;
+  bool warned_pooled_ = false;
 };
 
 }  // namespace rillflow::listen
