@@ -120,8 +120,6 @@ fs::path find_bindir(const fs::path& configured) {
                   "; install them (Debian: apt-get install postgresql) or set RILLFLOW_PG_BINDIR");
 }
 
-}
-
 // Directories of runs whose owner died (crash, kill -9) are stopped and removed.
 void remove_stale(const fs::path& parent, const std::string& run_as, const fs::path& bindir) {
   std::error_code ec;
