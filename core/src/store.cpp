@@ -135,7 +135,9 @@ bool Store::prepares_statements() const {
   return state_->statement_mode->prepared();
 }
 
-Uuid Store::resolve_stream_alias(std::string_view alias) const {
+namespace {
+
+void check_alias(std::string_view alias) {
   if (alias.empty() || alias.size() > 256) {
     throw Error(ErrorCode::kInvalidArgument, "a stream alias must be 1 to 256 characters long");
   }
@@ -143,6 +145,27 @@ Uuid Store::resolve_stream_alias(std::string_view alias) const {
                   [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
     throw Error(ErrorCode::kInvalidArgument, "a stream alias must not contain control characters");
   }
+}
+
+}  // namespace
+
+std::optional<Uuid> Store::find_stream_alias(std::string_view alias) const {
+  check_alias(alias);
+  const std::string select =
+      state_->sql("select stream_id::text from {schema}.stream_aliases where alias = $1");
+  const std::string key(alias);
+  const auto id = db::without_transaction(state_->connections(),
+                                          [&](auto& txn, auto& conn) -> std::optional<std::string> {
+                                            auto r = db::exec(txn, conn, select, key);
+                                            if (r.empty()) return std::nullopt;
+                                            return r[0][0].template as<std::string>();
+                                          });
+  if (!id) return std::nullopt;
+  return parse_uuid(*id);
+}
+
+Uuid Store::resolve_stream_alias(std::string_view alias) const {
+  check_alias(alias);
   const std::string insert = state_->sql(
       "insert into {schema}.stream_aliases (alias, stream_id) values ($1, gen_random_uuid()) "
       "on conflict (alias) do nothing returning stream_id::text");

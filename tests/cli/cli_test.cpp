@@ -94,7 +94,7 @@ TEST_CASE("cli_appends_reads_resolves_and_tails_events") {
   CHECK(r.exit_code == 1);
   CHECK(contains(r.output, "version_conflict"));
   r = cli(db, {"events", "append", id, "OrderPaid", "{not json"});
-  CHECK(r.exit_code == 1);
+  CHECK(r.exit_code == 2);
   CHECK(contains(r.output, "malformed JSON"));
   r = cli(db, {"events", "append", id, "OrderPaid", "{}", "--expected", "sometimes"});
   CHECK(r.exit_code == 2);
@@ -106,13 +106,15 @@ TEST_CASE("cli_appends_reads_resolves_and_tails_events") {
   CHECK(contains(r.output, "@1 OrderPlaced {\"total\":12}"));
   CHECK(contains(r.output, "@2 OrderPaid"));
   r = cli(db, {"--json", "events", "read", id, "--from", "2"});
-  const auto line = parse_json(r.output);
+  const auto read = parse_json(r.output);
+  REQUIRE(read.as_array().size() == 1);
+  const auto& line = read.as_array()[0];
   CHECK(line.at("type").as_string() == "OrderPaid");
   CHECK(line.at("stream_seq").as_int64() == 2);
 
   r = cli(db, {"--json", "events", "tail", "--from-start"});
   CHECK(r.exit_code == 0);
-  CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 2);
+  CHECK(parse_json(r.output).as_array().size() == 2);
   r = cli(db, {"events", "tail"});  // from the end: nothing new
   CHECK(r.exit_code == 0);
   CHECK(r.output.empty());
@@ -130,7 +132,7 @@ TEST_CASE("cli_reports_an_unreachable_database_without_the_password") {
   CHECK_FALSE(contains(r.output, "pa55word"));
   const auto bad = util::run_process(
       {RILLFLOW_CLI_PATH, "--database-url", "x", "--schema", "Bad-Name", "schema-plan"});
-  CHECK(bad.exit_code == 1);
+  CHECK(bad.exit_code == 2);
   CHECK(contains(bad.output, "invalid schema name"));
 }
 
@@ -284,7 +286,7 @@ TEST_CASE("cli_docs_get_soft_delete_and_restore_a_document") {
   CHECK(r.exit_code == 0);
   CHECK(parse_json(r.output).at("doc") == parse_json(R"({"total":1})"));
   CHECK(cli(db, {"docs", "get", to_string(new_uuid())}).exit_code == 1);
-  CHECK(cli(db, {"docs", "get", "not-a-uuid"}).exit_code == 1);
+  CHECK(cli(db, {"docs", "get", "not-a-uuid"}).exit_code == 2);
 }
 
 TEST_CASE("cli_index_advisor_prints_ddl_that_runs_and_that_dsl_queries_use") {

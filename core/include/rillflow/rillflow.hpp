@@ -20,6 +20,7 @@
 #include <rillflow/projections/projection_daemon.hpp>
 #include <rillflow/projections/projection_handler.hpp>
 #include <rillflow/projections/transaction.hpp>
+#include <rillflow/redact.hpp>
 #include <rillflow/schema/schema_manager.hpp>
 #include <rillflow/store.hpp>
 #include <rillflow/uuid.hpp>

@@ -75,6 +75,8 @@ class Store {
   /// The stream id for a human-friendly alias such as "orders:42", created on first use.
   /// Race-safe: concurrent first calls get the same id.
   Uuid resolve_stream_alias(std::string_view alias) const;
+  /// The stream id of an existing alias, or nullopt; never creates one (reads never write).
+  std::optional<Uuid> find_stream_alias(std::string_view alias) const;
 
   /// A store on the same connection pool whose objects live in another schema.
   Store with_schema(std::string schema) const;

@@ -3,6 +3,7 @@
 #include "db/sql.hpp"
 
 #include <rillflow/error.hpp>
+#include <rillflow/redact.hpp>
 
 namespace rillflow::db {
 
@@ -15,6 +16,14 @@ Connection::Connection(const std::string& conninfo, std::shared_ptr<StatementMod
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   conn_.inhibit_reactivation(true);
 #pragma GCC diagnostic pop
+}
+
+bool Connection::NoticeForwarder::operator()(const char msg[]) noexcept {
+  try {
+    forward_database_notice(msg);
+  } catch (...) {  // a notice must never take the connection down
+  }
+  return false;  // handled: not passed on to libpqxx's default (stderr)
 }
 
 bool StatementMode::turn_off(const std::string& why) {
@@ -45,6 +54,7 @@ Pool::Pool(ConnInfo info, std::size_t max_connections, std::chrono::milliseconds
            std::shared_ptr<StatementMode> mode)
     : conninfo_(info.to_conninfo()),
       target_(info.describe()),
+      password_(info.get("password")),
       max_(max_connections == 0 ? 1 : max_connections),
       acquire_timeout_(acquire_timeout),
       mode_(std::move(mode)) {}
@@ -55,15 +65,27 @@ Pool::Lease::~Lease() {
   if (conn_ != nullptr) pool_->give_back(std::move(conn_), discard_);
 }
 
+std::string Pool::scrub(const std::string& message) const {
+  std::string out = redact_secrets(message);
+  // Very short passwords would match ordinary words; longer ones are cut wherever they appear.
+  if (password_.size() >= 4) {
+    for (auto at = out.find(password_); at != std::string::npos; at = out.find(password_, at)) {
+      out.replace(at, password_.size(), "***");
+    }
+  }
+  return out;
+}
+
 std::unique_ptr<Connection> Pool::open() const {
   try {
     return std::make_unique<Connection>(conninfo_, mode_);
   } catch (const pqxx::broken_connection& e) {
-    throw ConnectionError("cannot connect to PostgreSQL at " + target_ + ": " +
-                          trim_message(e.what()) + " (is the server running and the URL right?)");
+    throw ConnectionError(scrub("cannot connect to PostgreSQL at " + target_ + ": " +
+                                trim_message(e.what()) +
+                                " (is the server running and the URL right?)"));
   } catch (const std::exception& e) {
-    throw ConnectionError("cannot connect to PostgreSQL at " + target_ + ": " +
-                          trim_message(e.what()));
+    throw ConnectionError(
+        scrub("cannot connect to PostgreSQL at " + target_ + ": " + trim_message(e.what())));
   }
 }
 

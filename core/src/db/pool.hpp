@@ -20,6 +20,13 @@ namespace rillflow::db {
 /// One pooled connection and the statements prepared on it.
 class Connection {
  public:
+  /// Routes the connection's notices (and asynchronous errors) to forward_database_notice().
+  class NoticeForwarder : public pqxx::errorhandler {
+   public:
+    using pqxx::errorhandler::errorhandler;
+    bool operator()(const char msg[]) noexcept override;
+  };
+
   /// `mode` null: statements are always prepared.
   Connection(const std::string& conninfo, std::shared_ptr<StatementMode> mode);
   pqxx::connection& raw() { return conn_; }
@@ -36,6 +43,7 @@ class Connection {
 
  private:
   pqxx::connection conn_;
+  NoticeForwarder notices_{conn_};  // declared after conn_: unregisters before it closes
   bool broken_ = false;
   std::shared_ptr<StatementMode> mode_;
   struct Hash {
@@ -84,8 +92,12 @@ class Pool {
  private:
   void give_back(std::unique_ptr<Connection> conn, bool discard);
 
+  /// `message` redacted, and without the URL's password should it appear verbatim.
+  std::string scrub(const std::string& message) const;
+
   std::string conninfo_;
   std::string target_;
+  std::string password_;
   std::size_t max_;
   std::chrono::milliseconds acquire_timeout_;
   mutable std::mutex mutex_;

@@ -1,6 +1,7 @@
 #include "db/sql.hpp"
 
 #include <rillflow/error.hpp>
+#include <rillflow/redact.hpp>
 
 namespace rillflow::db {
 
@@ -34,7 +35,7 @@ std::string trim_message(std::string_view message) {
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
     message.remove_suffix(1);
   }
-  std::string out(message);
+  std::string out = redact_secrets(message);
   for (auto& c : out) {
     if (c == '\n') c = ' ';
   }
@@ -89,6 +90,13 @@ void rethrow_as_rillflow(const std::string& target, bool& connection_broken) {
       throw Error(ErrorCode::kSchema,
                   "Rillflow's tables are missing (" + trim_message(e.what()) +
                       "); run `rillflow schema-sync` or Store::schema().sync()",
+                  state);
+    }
+    if (state == "22P05" || state == "22021") {
+      throw Error(ErrorCode::kInvalidArgument,
+                  std::string(state == "22P05" ? "text holds \\u0000, which PostgreSQL cannot store"
+                                               : "text is not valid UTF-8") +
+                      " (" + trim_message(e.what()) + ")",
                   state);
     }
     if (is_pooler_statement_error(state)) {

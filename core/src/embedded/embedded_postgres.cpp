@@ -1,6 +1,7 @@
 #include <rillflow/embedded/embedded_postgres.hpp>
 #include <rillflow/error.hpp>
 
+#include "db/url_encode.hpp"
 #include "util/process.hpp"
 
 #include <arpa/inet.h>
@@ -119,21 +120,6 @@ fs::path find_bindir(const fs::path& configured) {
                   "; install them (Debian: apt-get install postgresql) or set RILLFLOW_PG_BINDIR");
 }
 
-std::string percent_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (const unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 // Directories of runs whose owner died (crash, kill -9) are stopped and removed.
 void remove_stale(const fs::path& parent, const std::string& run_as, const fs::path& bindir) {
   std::error_code ec;
@@ -237,7 +223,7 @@ EmbeddedPostgres EmbeddedPostgres::start(const EmbeddedPostgresOptions& options)
   if (options.tcp) {
     s.url = "postgresql://postgres@127.0.0.1:" + std::to_string(s.port) + "/postgres";
   } else {
-    s.url = "postgresql://postgres@/postgres?host=" + percent_encode(s.sock().string()) +
+    s.url = "postgresql://postgres@/postgres?host=" + db::percent_encode(s.sock().string()) +
             "&port=" + std::to_string(s.port);
   }
   return pg;

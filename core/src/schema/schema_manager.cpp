@@ -7,6 +7,10 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
+#include <optional>
+
+#include <unistd.h>
 
 namespace rillflow {
 
@@ -84,6 +88,53 @@ std::string script_of(const DbState& st, const std::vector<PendingMigration>& pe
   return out;
 }
 
+// Table -> column -> type, of the tables in `schema` (ordinary and partitioned tables).
+using Columns = std::map<std::string, std::map<std::string, std::string>>;
+
+Columns columns_of(pqxx::transaction_base& txn, const std::string& schema) {
+  Columns out;
+  for (const auto& row :
+       txn.exec_params("select c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
+                       "from pg_attribute a join pg_class c on c.oid = a.attrelid "
+                       "join pg_namespace n on n.oid = c.relnamespace "
+                       "where n.nspname = $1 and c.relkind in ('r', 'p') and a.attnum > 0 "
+                       "and not a.attisdropped",
+                       schema)) {
+    out[row[0].as<std::string>()][row[1].as<std::string>()] = row[2].as<std::string>();
+  }
+  return out;
+}
+
+// The columns the migrations make, learnt once per process by applying every migration to a
+// scratch schema in a transaction that is rolled back (so the list can never disagree with the
+// migrations' text).
+// A role without CREATE on the database cannot make the scratch schema: then only relations and
+// indexes are compared (empty result, retried at the next call).
+Columns expected_columns(db::Pool& pool) {
+  static std::mutex mutex;
+  static std::optional<Columns> cached;
+  std::lock_guard lock(mutex);
+  if (!cached) {
+    try {
+      cached = db::with_connection(pool, [](db::Connection& conn) {
+        pqxx::work txn(conn.raw());
+        const std::string scratch = "rillflow_expected_" + std::to_string(::getpid());
+        const auto quoted = db::quote_ident(scratch);
+        txn.exec(db::with_schema(schema::kBootstrapSql, quoted));
+        for (const auto& m : schema::migrations()) txn.exec(db::with_schema(m.sql, quoted));
+        auto cols = columns_of(txn, scratch);
+        txn.abort();
+        return cols;
+      });
+    } catch (const ConnectionError&) {
+      throw;
+    } catch (const Error&) {
+      return {};
+    }
+  }
+  return *cached;
+}
+
 }  // namespace
 
 int SchemaManager::latest_version() noexcept {
@@ -119,6 +170,7 @@ std::vector<int> SchemaManager::sync() const {
 }
 
 SchemaDrift SchemaManager::drift() const {
+  const Columns expected_cols = expected_columns(state_->connections());
   return db::without_transaction(state_->connections(), [&](auto& txn, auto&) {
     SchemaDrift drift;
     const auto& schema_name = state_->options.schema;
@@ -158,6 +210,23 @@ SchemaDrift SchemaManager::drift() const {
         if (!r[0][0].template as<bool>()) {
           drift.problems.push_back("missing relation " + schema_name + "." + std::string(relation) +
                                    " (created by migration " + std::to_string(version) + ")");
+        }
+      }
+    }
+    // Dropped or retyped columns of the tables the migrations make (missing tables are reported
+    // above).
+    const auto actual = columns_of(txn, schema_name);
+    for (const auto& [table, columns] : expected_cols) {
+      const auto have = actual.find(table);
+      if (have == actual.end()) continue;
+      for (const auto& [column, type] : columns) {
+        const auto it = have->second.find(column);
+        if (it == have->second.end()) {
+          drift.problems.push_back("missing column " + schema_name + "." + table + "." + column +
+                                   " (" + type + ")");
+        } else if (it->second != type) {
+          drift.problems.push_back("column " + schema_name + "." + table + "." + column + " is " +
+                                   it->second + ", the migrations make it " + type);
         }
       }
     }

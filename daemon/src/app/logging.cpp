@@ -1,9 +1,9 @@
 #include "app/logging.hpp"
 
 #include <rillflow/json.hpp>
+#include <rillflow/redact.hpp>
 
 #include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -23,9 +23,21 @@ class JsonLinesSink : public spdlog::sinks::base_sink<std::mutex> {
         {"ts", format_timestamp(
                    std::chrono::time_point_cast<std::chrono::system_clock::duration>(msg.time))},
         {"level", std::string_view(level.data(), level.size())},
-        {"msg", std::string_view(msg.payload.data(), msg.payload.size())},
+        {"msg", redact_secrets(std::string_view(msg.payload.data(), msg.payload.size()))},
         {"logger", "rillflowd"}};
     const auto text = boost::json::serialize(line) + "\n";
+    std::fwrite(text.data(), 1, text.size(), stderr);
+  }
+  void flush_() override { std::fflush(stderr); }
+};
+
+// Text lines in the logger's pattern, redacted like every other output.
+class RedactingTextSink : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    const auto text = redact_secrets(std::string_view(formatted.data(), formatted.size()));
     std::fwrite(text.data(), 1, text.size(), stderr);
   }
   void flush_() override { std::fflush(stderr); }
@@ -38,13 +50,19 @@ void setup_logging(const config::LoggingConfig& logging) {
   if (logging.format == "json") {
     logger = std::make_shared<spdlog::logger>("rillflowd", std::make_shared<JsonLinesSink>());
   } else {
-    logger = std::make_shared<spdlog::logger>("rillflowd",
-                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger = std::make_shared<spdlog::logger>("rillflowd", std::make_shared<RedactingTextSink>());
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   }
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
   set_log_level(logging.level);
+  // libpq's notices and asynchronous errors (e.g. "FATAL: terminating connection") become log
+  // lines in the configured format instead of raw text on stderr.
+  set_database_notice_sink([](std::string_view message) {
+    const bool severe = message.starts_with("FATAL") || message.starts_with("ERROR") ||
+                        message.starts_with("PANIC");
+    spdlog::log(severe ? spdlog::level::warn : spdlog::level::info, "PostgreSQL: {}", message);
+  });
 }
 
 void set_log_level(const std::string& level) {

@@ -3,6 +3,7 @@
 
 #include "app/application.hpp"
 #include "app/logging.hpp"
+#include "plugin/plugin_loader.hpp"
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -33,13 +34,7 @@ int main(int argc, char** argv) {
   try {
     cfg = rillflow::config::load(config_path);
     if (check_only) {
-      const auto registry = rillflow::app::load_registry(cfg);
-      std::cout << config_path << ": ok (" << registry.size() << " projection(s)";
-      for (const auto& p : registry) {
-        std::cout << (&p == &registry.front() ? ": " : ", ") << p.config.name << " = "
-                  << p.handler->info().name << " " << p.handler->info().version;
-      }
-      std::cout << ")\n";
+      std::cout << config_path << ": ok (" << rillflow::plugin::check_registry(cfg) << ")\n";
       return 0;
     }
   } catch (const rillflow::Error& e) {

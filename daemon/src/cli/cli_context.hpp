@@ -20,6 +20,12 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The command named something that does not exist (an alias, a document...): exit code 1.
+class NotFound : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 struct Context {
   std::string database_url;
   std::string schema = "public";
@@ -35,14 +41,24 @@ struct Context {
   Store& store();
   /// The --config file, parsed once (an empty config when none was given).
   const config::Config& config();
+  /// The schema commands work on: --schema when given, else the config's, else public.
+  std::string effective_schema();
 
  private:
   std::optional<Store> store_;
   std::optional<config::Config> config_;
 };
 
-/// A stream given as a UUID, or else as an alias (resolved, created on first use).
-Uuid stream_arg(Context& ctx, const std::string& text);
+/// A stream given as a UUID, or else as an alias. Text shaped like a UUID (only hex digits and
+/// dashes, 32 to 40 characters) must be a valid one (UsageError otherwise). With `create` an
+/// unknown alias is created; without, it is an error (reads never write).
+Uuid stream_arg(Context& ctx, const std::string& text, bool create);
+/// A JSON command-line argument; malformed text is a UsageError naming `what`, line and column.
+Json json_arg(const std::string& text, const std::string& what);
+/// A UUID command-line argument; anything else is a UsageError.
+Uuid uuid_arg(const std::string& text, const std::string& what);
+/// Validator for counts, limits and positions: a whole number, 0 or more.
+CLI::Validator non_negative();
 /// Prints a JSON value on one line.
 void print_json(const Json& value);
 

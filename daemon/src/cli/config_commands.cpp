@@ -1,6 +1,7 @@
 // config check | reference
 
 #include "cli/cli_context.hpp"
+#include "plugin/plugin_loader.hpp"
 
 #include <iostream>
 
@@ -11,12 +12,19 @@ void add_config_commands(CLI::App& app, Context& ctx) {
   group->require_subcommand(1);
   static std::string file;
   auto* check = group->add_subcommand(
-      "check", "Validate a config file (keys, types, values); exit 1 when invalid");
+      "check",
+      "Validate a config file like rillflowd --check-config: keys, types and values, then load "
+      "every plugin of the registry; exit 1 when invalid");
   check->add_option("file", file, "Config file")->required();
   check->callback([&ctx] {
-    ctx.run = [] {
+    ctx.run = [&ctx] {
       const auto c = config::load(file);
-      std::cout << file << ": ok (" << c.projections.size() << " projection(s))\n";
+      const auto summary = plugin::check_registry(c);
+      if (ctx.json) {
+        print_json(boost::json::object{{"file", file}, {"ok", true}, {"summary", summary}});
+      } else {
+        std::cout << file << ": ok (" << summary << ")\n";
+      }
       return 0;
     };
   });

@@ -42,7 +42,7 @@ void add_delete_toggle(CLI::App* parent, Context& ctx, const char* name, const c
   add_id_options(cmd, a);
   cmd->callback([&ctx, &a, deleting] {
     ctx.run = [&ctx, &a, deleting] {
-      const auto id = parse_uuid(a.id);
+      const auto id = uuid_arg(a.id, "document id");
       const auto collection = collection_for(ctx, id, a.collection);
       const auto docs = ctx.store().docs();
       const auto version =
@@ -75,7 +75,7 @@ void add_doc_commands(CLI::App& app, Context& ctx) {
   get->add_flag("--include-deleted", include_deleted, "Also print a soft-deleted document");
   get->callback([&ctx] {
     ctx.run = [&ctx] {
-      const auto id = parse_uuid(get_args.id);
+      const auto id = uuid_arg(get_args.id, "document id");
       const auto collection = collection_for(ctx, id, get_args.collection);
       const auto row = ctx.store().docs().get_any(collection, id);
       if (!row || (row->deleted && !include_deleted)) {
@@ -108,7 +108,12 @@ void add_doc_commands(CLI::App& app, Context& ctx) {
   advisor->callback([&ctx] {
     ctx.run = [&ctx] {
       // Needs no database: the DDL is built from the schema name and the request.
-      std::cout << IndexAdvisor::ddl(ctx.schema, advice);
+      const auto ddl = IndexAdvisor::ddl(ctx.effective_schema(), advice);
+      if (ctx.json) {
+        print_json(boost::json::object{{"ddl", ddl}});
+      } else {
+        std::cout << ddl;
+      }
       return 0;
     };
   });

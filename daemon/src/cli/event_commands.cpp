@@ -77,14 +77,23 @@ void add_event_commands(CLI::App& app, Context& ctx) {
   append->add_option("--correlation-id", a.correlation, "Correlation UUID");
   append->callback([&ctx] {
     ctx.run = [&ctx] {
+      // Every argument is checked before the alias is resolved: a refused append creates
+      // nothing.
       const auto expected = parse_expected(a.expected);
+      if (a.type.empty()) throw UsageError("the event type must not be empty");
       AppendOptions opts;
-      if (!a.headers.empty()) opts.headers = parse_json(a.headers);
+      if (!a.headers.empty()) {
+        auto headers = json_arg(a.headers, "--headers");
+        if (!headers.is_object()) throw UsageError("--headers must be a JSON object");
+        opts.headers = std::move(headers);
+      }
       if (!a.key.empty()) opts.idempotency_key = a.key;
-      if (!a.causation.empty()) opts.causation_id = parse_uuid(a.causation);
-      if (!a.correlation.empty()) opts.correlation_id = parse_uuid(a.correlation);
-      Event event(a.type, parse_json(a.body));
-      const auto id = stream_arg(ctx, a.stream);
+      if (!a.causation.empty()) opts.causation_id = uuid_arg(a.causation, "--causation-id");
+      if (!a.correlation.empty()) {
+        opts.correlation_id = uuid_arg(a.correlation, "--correlation-id");
+      }
+      Event event(a.type, json_arg(a.body, "body"));
+      const auto id = stream_arg(ctx, a.stream, /*create=*/true);
       const auto r = ctx.store().events().append_with(id, expected, {std::move(event)}, opts);
       if (ctx.json) {
         print_json(boost::json::object{{"stream_id", to_string(r.stream_id)},
@@ -108,15 +117,25 @@ void add_event_commands(CLI::App& app, Context& ctx) {
   } r;
   auto* read = events->add_subcommand("read", "Print the events of one stream in order");
   read->add_option("stream", r.stream, "Stream UUID, or an alias")->required();
-  read->add_option("--from", r.from, "First stream version to print")->capture_default_str();
-  read->add_option("--limit", r.limit, "Print at most this many events (0: all)");
+  read->add_option("--from", r.from, "First stream version to print")
+      ->capture_default_str()
+      ->check(non_negative());
+  read->add_option("--limit", r.limit, "Print at most this many events (0: all)")
+      ->check(non_negative());
   read->callback([&ctx] {
     ctx.run = [&ctx] {
       StreamRead range{.from_version = r.from};
       if (r.limit > 0) range.limit = r.limit;
-      for (const auto& e : ctx.store().events().read_stream(stream_arg(ctx, r.stream), range)) {
-        print_event(ctx, e);
+      const auto id = stream_arg(ctx, r.stream, /*create=*/false);
+      boost::json::array out;
+      for (const auto& e : ctx.store().events().read_stream(id, range)) {
+        if (ctx.json) {
+          out.push_back(to_json(e));
+        } else {
+          print_event(ctx, e);
+        }
       }
+      if (ctx.json) print_json(out);
       return 0;
     };
   });
@@ -128,10 +147,13 @@ void add_event_commands(CLI::App& app, Context& ctx) {
     int poll_ms = 250;
   } t;
   auto* tail = events->add_subcommand(
-      "tail", "Print events of the global feed in delivery order as they commit");
+      "tail",
+      "Print events of the global feed in delivery order as they commit (--json: one array; "
+      "with --follow one JSON object per line)");
   tail->add_flag("--from-start", t.from_start, "Start at the first event instead of the end");
   tail->add_flag("--follow,-f", t.follow, "Keep waiting for new events (Ctrl-C stops)");
-  tail->add_option("--max", t.max, "Stop after this many events (0: no limit)");
+  tail->add_option("--max", t.max, "Stop after this many events (0: no limit)")
+      ->check(non_negative());
   tail->add_option("--poll-interval", t.poll_ms, "Milliseconds between polls with --follow")
       ->capture_default_str()
       ->check(CLI::Range(10, 60000));
@@ -140,16 +162,27 @@ void add_event_commands(CLI::App& app, Context& ctx) {
       const auto store = ctx.store().events();
       FeedPosition pos = t.from_start ? FeedPosition{} : store.feed_end();
       std::size_t printed = 0;
+      // Without --follow the output ends, so --json collects one array.
+      const bool collect = ctx.json && !t.follow;
+      boost::json::array out;
+      const auto finish = [&] {
+        if (collect) print_json(out);
+        return 0;
+      };
       while (true) {
         const auto batch = store.read_feed(pos, 500);
         pos = batch.next;
         for (const auto& e : batch.events) {
-          print_event(ctx, e);
-          if (t.max > 0 && ++printed >= t.max) return 0;
+          if (collect) {
+            out.push_back(to_json(e));
+          } else {
+            print_event(ctx, e);
+          }
+          if (t.max > 0 && ++printed >= t.max) return finish();
         }
         std::cout.flush();
         if (!batch.caught_up) continue;
-        if (!t.follow) return 0;
+        if (!t.follow) return finish();
         std::this_thread::sleep_for(std::chrono::milliseconds(t.poll_ms));
       }
     };

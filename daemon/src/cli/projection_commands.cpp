@@ -171,7 +171,7 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
               });
   reset->add_option("position", position, "global_seq to restart after")
       ->required()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   static bool no_run = false;
   auto* rebuild = command(
       "rebuild",
@@ -179,9 +179,16 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
       [&ctx] {
         auto d = runtime(ctx, true);
         d.rebuild(name);
-        (ctx.json ? std::cerr : std::cout)
-            << "rebuilt " << name << " (read model cleared, checkpoint at the start)\n";
-        return no_run ? 0 : run_until_idle(ctx, d, name);
+        const std::string what =
+            "rebuilt " + name + " (read model cleared, checkpoint at the start)";
+        if (no_run) {
+          done(ctx, "rebuild", what, boost::json::object{{"name", name}});
+          return 0;
+        }
+        // With --json the one document on stdout is the catch-up report.
+        (ctx.json ? std::cerr : std::cout) << what << "
+";
+        return run_until_idle(ctx, d, name);
       });
   rebuild->add_flag("--no-run", no_run, "Only reset; leave catching up to the daemon");
   static std::string only;
@@ -237,7 +244,9 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
     if (!ctx.json && entries.empty()) std::cout << "the DLQ of " << name << " is empty\n";
     return 0;
   });
-  dlq_list->add_option("--limit", limit, "At most this many entries")->capture_default_str();
+  dlq_list->add_option("--limit", limit, "At most this many entries")
+      ->capture_default_str()
+      ->check(non_negative());
   auto* requeue =
       command("dlq-requeue", "Redeliver one parked event (once) at the projection's next tick",
               true, [&ctx] {
@@ -249,7 +258,7 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
                      boost::json::object{{"name", name}, {"id", id}});
                 return 0;
               });
-  requeue->add_option("--id", id, "DLQ entry id (see dlq-list)")->required();
+  requeue->add_option("--id", id, "DLQ entry id (see dlq-list)")->required()->check(non_negative());
   auto* del = command("dlq-delete", "Drop one parked event", true, [&ctx] {
     if (!runtime(ctx, false).dlq_delete(name, id)) {
       std::cerr << "rillflow: no DLQ entry " << id << " for " << name << "\n";
@@ -259,7 +268,7 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
          boost::json::object{{"name", name}, {"id", id}});
     return 0;
   });
-  del->add_option("--id", id, "DLQ entry id (see dlq-list)")->required();
+  del->add_option("--id", id, "DLQ entry id (see dlq-list)")->required()->check(non_negative());
   command("metrics", "Position, head, lag (events and seconds) and DLQ figures of one projection",
           true, [&ctx] {
             const auto m = runtime(ctx, false).metrics(name);

@@ -11,27 +11,47 @@ void add_schema_commands(CLI::App& app, Context& ctx) {
       "schema-plan", "Print the DDL that schema-sync would run (prints nothing when current)");
   plan->callback([&ctx] {
     ctx.run = [&ctx] {
-      std::cout << ctx.store().schema().plan_sql();
+      const auto sql = ctx.store().schema().plan_sql();
+      if (ctx.json) {
+        print_json(boost::json::object{{"schema", ctx.effective_schema()}, {"sql", sql}});
+      } else {
+        std::cout << sql;
+      }
       return 0;
     };
   });
 
   auto* sync = app.add_subcommand(
-      "schema-sync", "Apply pending migrations in one transaction (safe to run concurrently)");
+      "schema-sync",
+      "Apply pending migrations in one transaction (safe to run concurrently); exit 1 when the "
+      "schema has drifted (see health schema)");
   sync->callback([&ctx] {
     ctx.run = [&ctx] {
+      const auto schema = ctx.effective_schema();
       const auto applied = ctx.store().schema().sync();
+      // Every migration recorded is not enough: "current" also means health schema agrees.
+      const auto drift = ctx.store().schema().drift();
       if (ctx.json) {
         boost::json::array versions(applied.begin(), applied.end());
-        print_json(boost::json::object{{"schema", ctx.schema}, {"applied", versions}});
-      } else if (applied.empty()) {
-        std::cout << "schema '" << ctx.schema << "' is current (version "
-                  << SchemaManager::latest_version() << ")\n";
+        boost::json::array problems(drift.problems.begin(), drift.problems.end());
+        print_json(boost::json::object{
+            {"schema", schema}, {"applied", versions}, {"ok", drift.ok()}, {"problems", problems}});
       } else {
-        std::cout << "applied " << applied.size() << " migration(s) to schema '" << ctx.schema
-                  << "'; now at version " << applied.back() << "\n";
+        if (!applied.empty()) {
+          std::cout << "applied " << applied.size() << " migration(s) to schema '" << schema
+                    << "'; now at version " << applied.back() << "\n";
+        }
+        if (!drift.ok()) {
+          std::cout << "schema '" << schema
+                    << "' has every migration recorded but has drifted (repair it by hand, or "
+                       "restore it):\n";
+          for (const auto& p : drift.problems) std::cout << "  - " << p << "\n";
+        } else if (applied.empty()) {
+          std::cout << "schema '" << schema << "' is current (version "
+                    << SchemaManager::latest_version() << ")\n";
+        }
       }
-      return 0;
+      return drift.ok() ? 0 : 1;
     };
   });
 
@@ -41,16 +61,17 @@ void add_schema_commands(CLI::App& app, Context& ctx) {
       "schema", "Compare the schema with the library's migrations; exit 1 on drift");
   schema->callback([&ctx] {
     ctx.run = [&ctx] {
+      const auto name = ctx.effective_schema();
       const auto drift = ctx.store().schema().drift();
       if (ctx.json) {
         boost::json::array problems(drift.problems.begin(), drift.problems.end());
-        print_json(boost::json::object{
-            {"schema", ctx.schema}, {"ok", drift.ok()}, {"problems", problems}});
+        print_json(
+            boost::json::object{{"schema", name}, {"ok", drift.ok()}, {"problems", problems}});
       } else if (drift.ok()) {
-        std::cout << "schema '" << ctx.schema << "': ok (version "
-                  << SchemaManager::latest_version() << ")\n";
+        std::cout << "schema '" << name << "': ok (version " << SchemaManager::latest_version()
+                  << ")\n";
       } else {
-        std::cout << "schema '" << ctx.schema << "': drift\n";
+        std::cout << "schema '" << name << "': drift\n";
         for (const auto& p : drift.problems) std::cout << "  - " << p << "\n";
       }
       return drift.ok() ? 0 : 1;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <span>
@@ -128,7 +129,8 @@ const Key<ProjectionConfig> kProjectionKeys[] = {
        p.name = read_string(n, w);
      }},
     {"plugin", "path", "(required)", true,
-     "Shared library exporting the projection (see the plugin ABI).",
+     "Shared library exporting the projection (see the plugin ABI). A relative path is relative "
+     "to the config file's folder.",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.plugin = read_string(n, w);
      }},
@@ -377,7 +379,16 @@ Config load(const std::string& path) {
   if (!in) throw ConfigError(path, "cannot read the config file");
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse(ss.str(), path);
+  auto c = parse(ss.str(), path);
+  // A relative plugin path is relative to the config file's folder, not to the working
+  // directory, so a config works the same wherever rillflowd is started from.
+  const auto folder = std::filesystem::absolute(std::filesystem::path(path)).parent_path();
+  for (auto& p : c.projections) {
+    if (std::filesystem::path(p.plugin).is_relative()) {
+      p.plugin = (folder / p.plugin).lexically_normal().string();
+    }
+  }
+  return c;
 }
 
 namespace {

@@ -1,6 +1,7 @@
 #include "http/routes.hpp"
 
 #include <rillflow/json.hpp>
+#include <rillflow/redact.hpp>
 
 namespace rillflow::http {
 
@@ -45,7 +46,7 @@ std::string status_json(const app::StatusSnapshot& s) {
              {"reason", reason},
              {"database",
               boost::json::object{{"reachable", s.db_ok || s.db_failure != "unreachable"},
-                                  {"error", s.db_error}}},
+                                  {"error", redact_secrets(s.db_error)}}},
              {"schema",
               boost::json::object{{"current", s.schema_ok},
                                   {"problems", boost::json::array(s.schema_problems.begin(),

@@ -1,6 +1,7 @@
 #include "listen/notify_listener.hpp"
 
 #include <rillflow/events/notify.hpp>
+#include <rillflow/redact.hpp>
 
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
@@ -60,6 +61,9 @@ void NotifyListener::connect() {
     const char* values[] = {
         self->url_.c_str(), "rillflowd-listen", "1", "10", "5", "3", "5", nullptr};
     PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+    PQsetNoticeProcessor(
+        conn, [](void*, const char* message) { rillflow::forward_database_notice(message); },
+        nullptr);
     std::string error;
     bool pooled = false;
     if (PQstatus(conn) != CONNECTION_OK) {

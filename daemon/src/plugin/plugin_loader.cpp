@@ -1,5 +1,7 @@
 #include "plugin/plugin_loader.hpp"
 
+#include "config/config.hpp"
+
 #include <rillflow/error.hpp>
 #include <rillflow/plugin/plugin_api.hpp>
 
@@ -97,6 +99,16 @@ std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
                                 "' failed: " + (error[0] != '\0' ? error : "no reason given"));
   }
   return std::make_shared<LoadedHandler>(std::move(lib), d, instance, std::move(info));
+}
+
+std::string check_registry(const config::Config& cfg) {
+  std::string out = std::to_string(cfg.projections.size()) + " projection(s)";
+  for (const auto& p : cfg.projections) {
+    const auto handler = load_projection_plugin(p.plugin, p.settings);
+    out += (&p == &cfg.projections.front() ? ": " : ", ") + p.name + " = " + handler->info().name +
+           " " + handler->info().version;
+  }
+  return out;
 }
 
 }  // namespace rillflow::plugin

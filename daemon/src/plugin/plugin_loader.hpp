@@ -7,6 +7,10 @@
 #include <memory>
 #include <string>
 
+namespace rillflow::config {
+struct Config;
+}
+
 namespace rillflow::plugin {
 
 /// What a loaded plugin says about itself.
@@ -27,5 +31,10 @@ class PluginHandler : public ProjectionHandler {
 /// file, a missing symbol, a wrong ABI version, or a factory that failed.
 std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
                                                       const Json& settings);
+
+/// Loads every plugin of the config's registry, as rillflowd does when it starts (PluginError on
+/// the first that fails), and describes the result: "N projection(s): name = plugin version,
+/// ...". rillflowd --check-config and rillflow config check both print it.
+std::string check_registry(const config::Config& cfg);
 
 }  // namespace rillflow::plugin

@@ -1,0 +1,219 @@
+// Every CLI line of the feature list (tests/cli/seed_lines/*.txt), run as written against a
+// fixture; tests/cli/seed_lines/README.md says how.
+#include "support/test_db.hpp"
+#include "util/process.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+using namespace rillflow;
+using rillflow::testing::TestSchema;
+
+namespace {
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// Words of one command line, split like a shell: quotes group, '#' at a word's start comments
+// out the rest.
+std::vector<std::string> shell_words(const std::string& line) {
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (c == ' ' || c == '\t') {
+      if (in_word) words.push_back(word);
+      word.clear();
+      in_word = false;
+    } else if (c == '#' && !in_word) {
+      break;
+    } else if (c == '\'' || c == '"') {
+      const auto end = line.find(c, i + 1);
+      REQUIRE_MESSAGE(end != std::string::npos, "unterminated quote in: " << line);
+      word += line.substr(i + 1, end - i - 1);
+      in_word = true;
+      i = end;
+    } else if (c == '\\' && i + 1 < line.size()) {
+      word += line[++i];
+      in_word = true;
+    } else {
+      word += c;
+      in_word = true;
+    }
+  }
+  if (in_word) words.push_back(word);
+  return words;
+}
+
+struct SeedLine {
+  std::string file;
+  std::string text;
+};
+
+std::vector<SeedLine> seed_lines() {
+  const std::filesystem::path folder = RILLFLOW_SOURCE_DIR "/tests/cli/seed_lines";
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (entry.path().extension() == ".txt") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<SeedLine> out;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    std::string line, pending;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\\') {
+        pending += line.substr(0, line.size() - 1) + " ";
+        continue;
+      }
+      line = pending + line;
+      pending.clear();
+      const auto first = line.find_first_not_of(" \t");
+      if (first == std::string::npos || line[first] == '#') continue;
+      out.push_back({f.filename().string(), line.substr(first)});
+    }
+  }
+  return out;
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
+  return s;
+}
+
+// The cluster's URL pointing at another database.
+std::string with_dbname(const std::string& url, const std::string& dbname) {
+  const auto authority = url.find("://") + 3;
+  const auto slash = url.find('/', authority);
+  const auto query = url.find('?', authority);
+  if (slash == std::string::npos || (query != std::string::npos && query < slash)) {
+    const auto at = query == std::string::npos ? url.size() : query;
+    return url.substr(0, at) + "/" + dbname + url.substr(at);
+  }
+  const auto end = query == std::string::npos ? url.size() : query;
+  return url.substr(0, slash + 1) + dbname + url.substr(end);
+}
+
+// What each command must print when it did its job (by the words after "rillflow").
+std::string expectation(const std::vector<std::string>& w, const std::string& doc_id) {
+  const std::string cmd = w.size() > 1 ? w[1] : "";
+  const std::string sub = w.size() > 2 ? w[2] : "";
+  if (cmd == "schema-plan") return "";  // current: prints nothing
+  if (cmd == "schema-sync") return "schema 'public' is current";
+  if (cmd == "health") return "schema 'public': ok";
+  if (cmd == "streams") return "-";  // a UUID
+  if (cmd == "docs" && sub == "get") return "a@example.com";
+  if (cmd == "docs" && sub == "soft-delete") return "soft-deleted customers/" + doc_id;
+  if (cmd == "docs" && sub == "restore") return "restored customers/" + doc_id;
+  if (cmd == "docs" && sub == "index-advisor") return "create index";
+  if (cmd == "projections") {
+    static const std::map<std::string, std::string> by_sub{
+        {"list", "my_projection: at global_seq"},
+        {"status", "my_projection: at global_seq"},
+        {"pause", "paused my_projection"},
+        {"resume", "resumed my_projection"},
+        {"reset-checkpoint", "checkpoint of my_projection set after global_seq 0"},
+        {"rebuild", "rebuilt my_projection"},
+        {"run-once", "my_projection:"},
+        {"run-until-idle", "processed"},
+        {"dlq-list", "#123 "},
+        {"dlq-requeue", "requeued DLQ entry 123 of my_projection"},
+        {"dlq-delete", "deleted DLQ entry 123 of my_projection"},
+        {"metrics", "my_projection: position"}};
+    if (const auto it = by_sub.find(sub); it != by_sub.end()) return it->second;
+  }
+  FAIL("no expectation for the seed line's command: " << cmd << " " << sub
+                                                      << " (add one with the feature)");
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("seed_readme_command_lines_run_as_written") {
+  const auto lines = seed_lines();
+  REQUIRE(lines.size() >= 20);
+
+  // The fixture: a fresh database whose public schema is migrated.
+  const std::string dbname = "rf_seed_" + testing::random_suffix();
+  {
+    pqxx::connection admin(testing::cluster_url());
+    pqxx::nontransaction(admin).exec("create database " + dbname);
+  }
+  const std::string url = with_dbname(testing::cluster_url(), dbname);
+  {
+    auto store = Store::builder(url).schema("public").build();
+    store.schema().sync();
+    for (int i = 0; i < 3; ++i) {
+      store.events().append_stream(new_uuid(), Expected::any(), {Event("Counted", i)});
+    }
+  }
+  const auto doc_id = new_uuid();
+  Store::builder(url).schema("public").build().docs().put(
+      "customers", doc_id, parse_json(R"({"email":"a@example.com"})"));
+  const std::string config = "/tmp/rillflow-seed-" + dbname + ".yaml";
+  std::ofstream(config) << "schema: public\nprojections:\n  - name: my_projection\n    plugin: "
+                        << RILLFLOW_COUNTING_PLUGIN
+                        << "\n    settings: {table: my_projection_rows}\n";
+  auto run = [&](std::vector<std::string> words) {
+    std::vector<std::string> argv{"env", "RILLFLOW_CONFIG=" + config, "DATABASE_URL=" + url};
+    argv.insert(argv.end(), words.begin(), words.end());
+    return util::run_process(argv);
+  };
+  // The projection has a checkpoint row, as after a daemon's first tick.
+  REQUIRE(run({RILLFLOW_CLI_PATH, "projections", "run-once"}).exit_code == 0);
+  auto seed_dlq_entry = [&] {
+    pqxx::connection conn(url);
+    pqxx::nontransaction(conn).exec(
+        "insert into public.projection_dlq (id, projection, global_seq, stream_id, stream_seq, "
+        "event_type, body, headers, event_created_at, error, attempts) overriding system value "
+        "select 123, 'my_projection', global_seq, stream_id, stream_seq, event_type, body, "
+        "headers, created_at, 'seeded failure', 3 from public.events order by global_seq "
+        "limit 1 on conflict (id) do nothing");
+  };
+
+  for (const auto& line : lines) {
+    const std::string text =
+        replace_all(replace_all(line.text, "$DATABASE_URL", url), "<uuid>", to_string(doc_id));
+    auto words = shell_words(text);
+    CAPTURE(line.file);
+    CAPTURE(line.text);
+    REQUIRE(!words.empty());
+    REQUIRE(words[0] == "rillflow");
+    if (words.size() > 2 && words[1] == "projections" && words[2].starts_with("dlq-")) {
+      seed_dlq_entry();
+    }
+    const auto expected = expectation(words, to_string(doc_id));
+    words[0] = RILLFLOW_CLI_PATH;
+    const auto r = run(words);
+    CAPTURE(r.output);
+    CHECK(r.exit_code != 2);
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.output, expected));
+  }
+
+  // The lines changed what they say they change.
+  {
+    pqxx::connection conn(url);
+    pqxx::nontransaction check(conn);
+    CHECK(check.exec("select count(*) from public.stream_aliases where alias = 'orders:42'")[0][0]
+              .as<int>() == 1);
+    CHECK(check.exec("select count(*) from public.projection_dlq where id = 123")[0][0].as<int>() ==
+          0);
+    CHECK(check.exec("select count(*) from public.my_projection_rows")[0][0].as<int>() == 3);
+    CHECK_FALSE(
+        check.exec("select paused from public.projections where name = 'my_projection'")[0][0]
+            .as<bool>());
+  }
+  std::remove(config.c_str());
+  pqxx::connection admin(testing::cluster_url());
+  pqxx::nontransaction(admin).exec("drop database " + dbname + " with (force)");
+}
