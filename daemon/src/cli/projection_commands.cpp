@@ -186,8 +186,7 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
           return 0;
         }
         // With --json the one document on stdout is the catch-up report.
-        (ctx.json ? std::cerr : std::cout) << what << "
-";
+        (ctx.json ? std::cerr : std::cout) << what << "\n";
         return run_until_idle(ctx, d, name);
       });
   rebuild->add_flag("--no-run", no_run, "Only reset; leave catching up to the daemon");
