@@ -297,15 +297,15 @@ TEST_CASE("health_schema_sees_dropped_and_retyped_columns_and_schema_sync_does_n
   {
     auto conn = db.raw();
     pqxx::nontransaction(conn).exec("alter table \"" + db.name() +
-                                    "\".projection_dlq drop column requeued_at; alter table \"" +
+                                    "\".ticks drop column created_at; alter table \"" +
                                     db.name() + "\".streams alter column version type integer");
   }
   auto r = run({"health", "schema"});
   CHECK(r.exit_code == 1);
-  CHECK(contains(r.output, "missing column " + db.name() + ".projection_dlq.requeued_at"));
+  CHECK(contains(r.output, "missing column " + db.name() + ".ticks.created_at"));
   CHECK(contains(r.output, db.name() + ".streams.version is integer"));
   r = run({"schema-sync"});
   CHECK(r.exit_code == 1);
   CHECK_FALSE(contains(r.output, "is current"));
-  CHECK(contains(r.output, "requeued_at"));
+  CHECK(contains(r.output, "ticks.created_at"));
 }

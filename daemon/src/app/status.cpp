@@ -15,6 +15,9 @@ std::string classify_db_failure(const std::exception& e) {
       return "unreachable";
     case ErrorCode::kTimeout:
       return error->sqlstate().empty() ? "busy" : "error";
+    case ErrorCode::kInvalidArgument:
+      // Refused before any server answered (e.g. a database URL libpq would misread).
+      return error->sqlstate().empty() ? "unreachable" : "error";
     default:
       return "error";
   }
