@@ -297,8 +297,8 @@ TEST_CASE("health_schema_sees_dropped_and_retyped_columns_and_schema_sync_does_n
   {
     auto conn = db.raw();
     pqxx::nontransaction(conn).exec("alter table \"" + db.name() +
-                                    "\".ticks drop column created_at; alter table \"" +
-                                    db.name() + "\".streams alter column version type integer");
+                                    "\".ticks drop column created_at; alter table \"" + db.name() +
+                                    "\".streams alter column version type integer");
   }
   auto r = run({"health", "schema"});
   CHECK(r.exit_code == 1);

@@ -175,7 +175,8 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
     pqxx::nontransaction(conn).exec(
         "insert into public.parked (id, kind, name, global_seq, stream_id, stream_seq, "
         "event_type, body, headers, event_created_at, error, attempts) overriding system value "
-        "select 123, 'projection', 'my_projection', global_seq, stream_id, stream_seq, event_type, body, "
+        "select 123, 'projection', 'my_projection', global_seq, stream_id, stream_seq, event_type, "
+        "body, "
         "headers, created_at, 'seeded failure', 3 from public.events order by global_seq "
         "limit 1 on conflict (id) do nothing");
   };
