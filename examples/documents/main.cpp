@@ -139,6 +139,17 @@ int main() try {
   const auto counter = checked.load_with_snapshot(id);  // the snapshot + the events after it
   std::cout << "visits: " << counter.total << " at version " << counter.version() << "\n";
   // snippet:end
+
+  // snippet:snapshotter
+  // Background compaction: every stream 2 or more events past its snapshot, 100 per round.
+  rillflow::Snapshotter snapshotter(store,
+                                    std::make_shared<rillflow::AggregateFolder<VisitCounter>>(),
+                                    {.threshold_events = 2, .batch_size = 100});
+  const rillflow::CompactionReport report = snapshotter.run_until_idle();
+  std::cout << "compacted " << report.written << " stream(s), " << report.failures.size()
+            << " failed\n";
+  // snippet:end
+  if (!report.failures.empty()) return 1;
   return 0;
 } catch (const rillflow::Error& e) {
   std::cerr << "documents example failed [" << rillflow::error_code_name(e.code())

@@ -115,6 +115,8 @@ std::string expectation(const std::vector<std::string>& w, const std::string& do
   if (cmd == "docs" && sub == "soft-delete") return "soft-deleted customers/" + doc_id;
   if (cmd == "docs" && sub == "restore") return "restored customers/" + doc_id;
   if (cmd == "docs" && sub == "index-advisor") return "create index";
+  if (cmd == "snapshots" && sub == "compact-once") return "orders: 1 candidate(s), 1 snapshot(s)";
+  if (cmd == "snapshots" && sub == "run-until-idle") return "orders: 0 candidate(s)";
   if (cmd == "projections") {
     static const std::map<std::string, std::string> by_sub{
         {"list", "my_projection: at global_seq"},
@@ -155,6 +157,10 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
     for (int i = 0; i < 3; ++i) {
       store.events().append_stream(new_uuid(), Expected::any(), {Event("Counted", i)});
     }
+    // One stream past the snapshot lines' --threshold 200.
+    std::vector<Event> order{Event("OrderPlaced", parse_json(R"({"total": 5})"))};
+    for (int i = 1; i < 250; ++i) order.emplace_back("OrderPaid", parse_json(R"({"amount": 1})"));
+    store.events().append_stream(store.resolve_stream_alias("orders:1"), Expected::any(), order);
   }
   const auto doc_id = new_uuid();
   Store::builder(url).schema("public").build().docs().put(
@@ -162,7 +168,9 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
   const std::string config = "/tmp/rillflow-seed-" + dbname + ".yaml";
   std::ofstream(config) << "schema: public\nprojections:\n  - name: my_projection\n    plugin: "
                         << RILLFLOW_COUNTING_PLUGIN
-                        << "\n    settings: {table: my_projection_rows}\n";
+                        << "\n    settings: {table: my_projection_rows}\n"
+                        << "snapshotters:\n  - name: orders\n    plugin: "
+                        << RILLFLOW_ORDER_FOLDER_PLUGIN << "\n";
   auto run = [&](std::vector<std::string> words) {
     std::vector<std::string> argv{"env", "RILLFLOW_CONFIG=" + config, "DATABASE_URL=" + url};
     argv.insert(argv.end(), words.begin(), words.end());

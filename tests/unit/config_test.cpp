@@ -164,3 +164,25 @@ TEST_CASE("config_reads_prepared_statements_and_the_listen_url") {
   CHECK(config::resolve_listen_url(db).value() == "postgresql://direct/db");
   ::unsetenv("RF_TEST_LISTEN_URL_UNSET");
 }
+
+TEST_CASE("config_snapshotters_parse_with_defaults_and_reject_bad_entries") {
+  const auto c = config::parse(
+      "snapshotters:\n  - name: orders\n    plugin: /x/f.so\n    threshold: 50\n"
+      "    stream_prefix: 'orders:'\n  - name: carts\n    plugin: /x/g.so\n");
+  REQUIRE(c.snapshotters.size() == 2);
+  const auto o = c.snapshotters[0].options(std::chrono::milliseconds(4000));
+  CHECK(o.name == "orders");
+  CHECK(o.threshold_events == 50);
+  CHECK(o.batch_size == 200);
+  CHECK(o.streams.alias_prefix == "orders:");
+  CHECK(o.lease_ttl == std::chrono::milliseconds(4000));
+  CHECK(c.snapshotters[1].threshold == 200);
+  CHECK(c.snapshotters[1].interval_ms == 10000);
+  CHECK(contains(config_error("snapshotters:\n  - name: a\n    plugin: /x.so\n    batch: 0\n"),
+                 "snapshotters[0].batch"));
+  CHECK(contains(config_error("snapshotters:\n  - name: a\n"), "needs a plugin path"));
+  CHECK(contains(config_error("snapshotters:\n  - name: a\n    plugin: /x.so\n"
+                              "  - name: a\n    plugin: /y.so\n"),
+                 "duplicate snapshotter name 'a'"));
+  CHECK(contains(config_error("snapshotters: {name: a}\n"), "expected a list of snapshotters"));
+}

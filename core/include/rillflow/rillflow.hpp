@@ -22,6 +22,9 @@
 #include <rillflow/projections/transaction.hpp>
 #include <rillflow/redact.hpp>
 #include <rillflow/schema/schema_manager.hpp>
+#include <rillflow/snapshots/snapshot_catalog.hpp>
+#include <rillflow/snapshots/snapshot_folder.hpp>
+#include <rillflow/snapshots/snapshotter.hpp>
 #include <rillflow/store.hpp>
 #include <rillflow/uuid.hpp>
 #include <rillflow/version.hpp>

@@ -12,11 +12,15 @@ namespace {
 
 constexpr const char* kReadSnapshot =
     "select body::text, version from {schema}.snapshots where stream_id = $1::uuid";
+// The streams row first (an append's lock order), then the snapshot; the update's row feeds the
+// insert, so both happen or neither (no stream row: nothing to snapshot).
 constexpr const char* kWriteSnapshot =
-    "insert into {schema}.snapshots as s (stream_id, version, body) "
-    "values ($1::uuid, $2, $3::jsonb) on conflict (stream_id) do update set "
+    "with s as (update {schema}.streams set snapshot_version = greatest(snapshot_version, $2) "
+    "where stream_id = $1::uuid returning stream_id) "
+    "insert into {schema}.snapshots as n (stream_id, version, body) "
+    "select stream_id, $2, $3::jsonb from s on conflict (stream_id) do update set "
     "version = excluded.version, body = excluded.body, created_at = now() "
-    "where s.version < excluded.version";
+    "where n.version < excluded.version returning 1";
 
 struct Snapshot {
   Json body;
@@ -60,10 +64,17 @@ AppendResult commit_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
     if (!body.is_object() && !body.is_array()) {
       throw Error(ErrorCode::kInternal, "aggregate snapshot state did not serialize");
     }
-    db::exec(txn, conn, state.sql(kWriteSnapshot), to_string(request.stream_id),
-             result.last_version, boost::json::serialize(body));
+    write_snapshot(txn, conn, state, request.stream_id, result.last_version,
+                   boost::json::serialize(body));
   }
   return result;
+}
+
+bool write_snapshot(pqxx::transaction_base& txn, db::Connection& conn,
+                    const detail::StoreState& state, const Uuid& stream_id, std::int64_t version,
+                    const std::string& body) {
+  return !db::exec(txn, conn, state.sql(kWriteSnapshot), to_string(stream_id), version, body)
+              .empty();
 }
 
 }  // namespace aggregates

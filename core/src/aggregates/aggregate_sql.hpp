@@ -16,4 +16,12 @@ AppendResult commit_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
                        const aggregates_detail::CommitRequest& request,
                        const AppendOptions& defaults, bool advisory_lock);
 
+/// Stores `body` (the real folded state, JSON text) as the stream's snapshot at `version` unless
+/// a snapshot at that version or later exists, and keeps streams.snapshot_version (what the
+/// snapshotter's candidate index reads) equal to the stored snapshot's version. Locks the
+/// stream's row before the snapshot's, in the order appends do. Returns whether it wrote.
+bool write_snapshot(pqxx::transaction_base& txn, db::Connection& conn,
+                    const detail::StoreState& state, const Uuid& stream_id, std::int64_t version,
+                    const std::string& body);
+
 }  // namespace rillflow::aggregates

@@ -133,7 +133,8 @@ void ProjectionDaemon::Impl::prune_ticks() {
     db::exec(txn, conn,
              sql("delete from {schema}.ticks where tick_id > 0 and created_at < now() - "
                  "interval '10 minutes' "
-                 "and tick_id < (select min(from_tick) from {schema}.work_units) "
+                 "and tick_id < (select min(from_tick) from {schema}.work_units "
+                 "where kind <> 'snapshotter') "  // feed consumers only
                  "and tick_id < (select max(tick_id) from {schema}.ticks)"));
   });
 }

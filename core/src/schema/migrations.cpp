@@ -152,7 +152,17 @@ create view {schema}.projection_dlq as
   from {schema}.parked where kind = 'projection';
 )sql";
 
-const std::array<Migration, 4> kMigrations{{
+// Snapshotter candidates without scanning events: each stream keeps the version of its latest
+// snapshot (maintained by the snapshot write, aggregates::write_snapshot), and an index on the
+// events since it serves "version - snapshot_version >= threshold, largest first".
+constexpr std::string_view kSnapshotter = R"sql(alter table {schema}.streams
+  add column snapshot_version bigint not null default 0;
+update {schema}.streams s set snapshot_version = n.version
+  from {schema}.snapshots n where n.stream_id = s.stream_id;
+create index streams_snapshot_lag_idx on {schema}.streams ((version - snapshot_version));
+)sql";
+
+const std::array<Migration, 5> kMigrations{{
     {1,
      "events",
      kEvents,
@@ -171,6 +181,7 @@ const std::array<Migration, 4> kMigrations{{
      kRuntime,
      {"work_units", "work_units_pkey", "parked", "parked_unit_idx", "projections",
       "projection_dlq"}},
+    {6, "snapshotter", kSnapshotter, {"streams_snapshot_lag_idx"}},
 }};
 
 }  // namespace

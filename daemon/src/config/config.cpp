@@ -169,6 +169,46 @@ const Key<ProjectionConfig> kProjectionKeys[] = {
      }},
 };
 
+void parse_snapshotters(Config& c, const YAML::Node& node, const std::string& where);
+
+const Key<SnapshotterEntry> kSnapshotterKeys[] = {
+    {"name", "string", "(required)", false,
+     "Unique snapshotter name; its lease is the work unit ('snapshotter', name).",
+     [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
+       s.name = read_string(n, w);
+     }},
+    {"plugin", "path", "(required)", false,
+     "Shared library exporting the aggregate folder (RILLFLOW_FOLDER_PLUGIN). A relative path is "
+     "relative to the config file's folder.",
+     [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
+       s.plugin = read_string(n, w);
+     }},
+    {"threshold", "integer", "200", false,
+     "A stream is compacted once this many events came after its last snapshot (1-10000000).",
+     [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
+       s.threshold = read_int(n, w, 1, 10000000);
+     }},
+    {"batch", "integer", "200", false, "Streams compacted per round (1-100000).",
+     [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
+       s.batch = read_int(n, w, 1, 100000);
+     }},
+    {"interval_ms", "integer", "10000", false,
+     "rillflowd: pause between runs of this snapshotter (100 ms - 24 h).",
+     [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
+       s.interval_ms = read_int(n, w, 100, kMaxMs);
+     }},
+    {"stream_prefix", "string", "(all streams)", false,
+     "Only streams whose alias starts with this, e.g. 'orders:'.",
+     [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
+       s.stream_prefix = read_string(n, w);
+     }},
+    {"settings", "map", "{}", false, "Free-form settings handed to the folder's factory as JSON.",
+     [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
+       if (!n.IsMap()) throw ConfigError(at(w, n), "expected a map, got " + shown(n));
+       s.settings = to_json(n);
+     }},
+};
+
 const Key<Config> kKeys[] = {
     {"database.url_env", "string", "DATABASE_URL", false,
      "Environment variable holding the PostgreSQL URL (never logged).",
@@ -265,6 +305,10 @@ const Key<Config> kKeys[] = {
      }},
     {"projections", "list", "[]", true,
      "The projection registry: one entry per projection (keys below).", &parse_projections},
+    {"snapshotters", "list", "[]", false,
+     "Background compaction: one entry per aggregate folder (keys below); run by `rillflow "
+     "snapshots compact-once | run-until-idle`.",
+     &parse_snapshotters},
 };
 
 template <class T>
@@ -337,7 +381,37 @@ void parse_projections(Config& c, const YAML::Node& node, const std::string& whe
   }
 }
 
+void parse_snapshotters(Config& c, const YAML::Node& node, const std::string& where) {
+  if (!node.IsSequence())
+    throw ConfigError(at(where, node), "expected a list of snapshotters, got " + shown(node));
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const auto item = where + "[" + std::to_string(i) + "]";
+    SnapshotterEntry s;
+    walk<SnapshotterEntry>(node[i], kSnapshotterKeys, "", item + ".", s);
+    if (s.name.empty() || s.name.size() > 200)
+      throw ConfigError(at(item + ".name", node[i]),
+                        "a snapshotter needs a name (1-200 characters)");
+    if (s.plugin.empty())
+      throw ConfigError(at(item + ".plugin", node[i]),
+                        "snapshotter '" + s.name + "' needs a plugin path (an aggregate folder)");
+    if (!names.insert(s.name).second)
+      throw ConfigError(at(item + ".name", node[i]), "duplicate snapshotter name '" + s.name + "'");
+    c.snapshotters.push_back(std::move(s));
+  }
+}
+
 }  // namespace
+
+SnapshotterConfig SnapshotterEntry::options(std::chrono::milliseconds lease_ttl) const {
+  SnapshotterConfig o;
+  o.name = name;
+  o.threshold_events = threshold;
+  o.batch_size = static_cast<std::size_t>(batch);
+  o.streams.alias_prefix = stream_prefix;
+  o.lease_ttl = lease_ttl;
+  return o;
+}
 
 ProjectionOptions ProjectionConfig::options() const {
   ProjectionOptions o;
@@ -388,6 +462,11 @@ Config load(const std::string& path) {
       p.plugin = (folder / p.plugin).lexically_normal().string();
     }
   }
+  for (auto& s : c.snapshotters) {
+    if (std::filesystem::path(s.plugin).is_relative()) {
+      s.plugin = (folder / s.plugin).lexically_normal().string();
+    }
+  }
   return c;
 }
 
@@ -433,6 +512,7 @@ std::vector<std::string> key_paths() {
   std::vector<std::string> out;
   for (const auto& k : kKeys) out.emplace_back(k.path);
   for (const auto& k : kProjectionKeys) out.push_back("projections[]." + std::string(k.path));
+  for (const auto& k : kSnapshotterKeys) out.push_back("snapshotters[]." + std::string(k.path));
   return out;
 }
 
@@ -451,6 +531,7 @@ std::string reference_markdown() {
   };
   for (const auto& k : kKeys) row(std::string(k.path), k);
   for (const auto& k : kProjectionKeys) row("projections[]." + std::string(k.path), k);
+  for (const auto& k : kSnapshotterKeys) row("snapshotters[]." + std::string(k.path), k);
   return out;
 }
 

@@ -5,6 +5,7 @@
 
 #include <rillflow/json.hpp>
 #include <rillflow/projections/projection_daemon.hpp>
+#include <rillflow/snapshots/snapshotter.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -61,6 +62,21 @@ struct ProjectionConfig {
   bool operator==(const ProjectionConfig&) const = default;
 };
 
+/// One entry of `snapshotters:` (background compaction with an aggregate folder plugin).
+struct SnapshotterEntry {
+  std::string name;
+  std::string plugin;
+  std::int64_t threshold = 200;
+  std::int64_t batch = 200;
+  std::int64_t interval_ms = 10000;
+  std::string stream_prefix;
+  Json settings = boost::json::object();
+
+  /// The library's settings for this snapshotter (lease TTL from daemon.lease_ttl_ms).
+  SnapshotterConfig options(std::chrono::milliseconds lease_ttl) const;
+  bool operator==(const SnapshotterEntry&) const = default;
+};
+
 struct Config {
   DatabaseConfig database;
   std::string schema = "public";
@@ -68,6 +84,7 @@ struct Config {
   LoggingConfig logging;
   DaemonConfig daemon;
   std::vector<ProjectionConfig> projections;
+  std::vector<SnapshotterEntry> snapshotters;
   std::string source;  ///< the file it came from (for messages)
 };
 

@@ -49,13 +49,43 @@ class LoadedHandler final : public PluginHandler {
   PluginInfo info_;
 };
 
-}  // namespace
+// The folder behind a plugin's folder descriptor.
+class LoadedFolder final : public PluginFolder {
+ public:
+  LoadedFolder(std::shared_ptr<Library> lib, const rillflow_folder_descriptor* d, void* instance,
+               PluginInfo info)
+      : lib_(std::move(lib)), d_(d), instance_(instance), info_(std::move(info)) {}
+  ~LoadedFolder() override { d_->destroy(instance_); }
 
-std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
-                                                      const Json& settings) {
+  Json fold(const Json* state, std::span<const EventEnvelope> events) override {
+    char error[2048] = {};
+    const std::string text = state != nullptr ? boost::json::serialize(*state) : std::string();
+    std::string out;
+    const auto emit = [](void* context, const char* json, std::size_t size) {
+      static_cast<std::string*>(context)->assign(json, size);
+    };
+    if (d_->fold(instance_, state != nullptr ? text.c_str() : nullptr, events.data(), events.size(),
+                 emit, &out, error, sizeof error) != 0) {
+      throw std::runtime_error(error[0] != '\0' ? error : "the folder failed without a reason");
+    }
+    boost::system::error_code ec;
+    auto next = boost::json::parse(out, ec);
+    if (ec) throw std::runtime_error("the folder emitted malformed JSON: " + ec.message());
+    return next;
+  }
+  const PluginInfo& info() const override { return info_; }
+
+ private:
+  std::shared_ptr<Library> lib_;  // destroyed after the instance
+  const rillflow_folder_descriptor* d_;
+  void* instance_;
+  PluginInfo info_;
+};
+
+std::shared_ptr<Library> open_library(const std::string& path, const std::string& kind) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
-    throw PluginError(path, "no such file (check the projection's `plugin` path)");
+    throw PluginError(path, "no such file (check the " + kind + "'s `plugin` path)");
   }
   auto lib = std::make_shared<Library>();
   lib->handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -64,6 +94,50 @@ std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
     throw PluginError(
         path, std::string("cannot be loaded: ") + (why != nullptr ? why : "unknown dlopen error"));
   }
+  return lib;
+}
+
+}  // namespace
+
+std::shared_ptr<PluginFolder> load_folder_plugin(const std::string& path, const Json& settings) {
+  auto lib = open_library(path, "snapshotter");
+  const auto* abi =
+      static_cast<const std::uint32_t*>(dlsym(lib->handle, RILLFLOW_FOLDER_ABI_SYMBOL));
+  if (abi == nullptr) {
+    throw PluginError(path, "has no aggregate folder: symbol " RILLFLOW_FOLDER_ABI_SYMBOL
+                            " not found (declare the folder with RILLFLOW_FOLDER_PLUGIN)");
+  }
+  if (*abi != RILLFLOW_FOLDER_ABI_VERSION) {
+    throw PluginError(path, "was built for folder ABI " + std::to_string(*abi) +
+                                ", this host speaks folder ABI " +
+                                std::to_string(RILLFLOW_FOLDER_ABI_VERSION) +
+                                "; rebuild it against this Rillflow");
+  }
+  auto entry =
+      reinterpret_cast<rillflow_folder_entry_fn>(dlsym(lib->handle, RILLFLOW_FOLDER_ENTRY_SYMBOL));
+  if (entry == nullptr) {
+    throw PluginError(path,
+                      "has no aggregate folder: symbol " RILLFLOW_FOLDER_ENTRY_SYMBOL " not found");
+  }
+  const rillflow_folder_descriptor* d = entry();
+  if (d == nullptr || d->abi_version != RILLFLOW_FOLDER_ABI_VERSION || d->create == nullptr ||
+      d->destroy == nullptr || d->fold == nullptr) {
+    throw PluginError(path, "returned an incomplete folder descriptor");
+  }
+  PluginInfo info{path, d->name != nullptr ? d->name : "", d->version != nullptr ? d->version : ""};
+  char error[2048] = {};
+  const auto text = boost::json::serialize(settings);
+  void* instance = d->create(text.c_str(), error, sizeof error);
+  if (instance == nullptr) {
+    throw PluginError(path, "factory of folder '" + info.name +
+                                "' failed: " + (error[0] != '\0' ? error : "no reason given"));
+  }
+  return std::make_shared<LoadedFolder>(std::move(lib), d, instance, std::move(info));
+}
+
+std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
+                                                      const Json& settings) {
+  auto lib = open_library(path, "projection");
   // The ABI version is a data symbol: read before any plugin function is called (dlopen has
   // run the library's static initialisers, as it does for any shared library).
   const auto* abi =
@@ -107,6 +181,14 @@ std::string check_registry(const config::Config& cfg) {
     const auto handler = load_projection_plugin(p.plugin, p.settings);
     out += (&p == &cfg.projections.front() ? ": " : ", ") + p.name + " = " + handler->info().name +
            " " + handler->info().version;
+  }
+  if (!cfg.snapshotters.empty()) {
+    out += "; " + std::to_string(cfg.snapshotters.size()) + " snapshotter(s)";
+    for (const auto& s : cfg.snapshotters) {
+      const auto folder = load_folder_plugin(s.plugin, s.settings);
+      out += (&s == &cfg.snapshotters.front() ? ": " : ", ") + s.name + " = " +
+             folder->info().name + " " + folder->info().version;
+    }
   }
   return out;
 }

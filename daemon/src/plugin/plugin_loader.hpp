@@ -1,8 +1,10 @@
 #pragma once
-// Loads projection plugins (shared libraries) and adapts them to ProjectionHandler.
+// Loads plugins (shared libraries): projection handlers (ProjectionHandler) and aggregate
+// folders (SnapshotFolder).
 
 #include <rillflow/json.hpp>
 #include <rillflow/projections/projection_handler.hpp>
+#include <rillflow/snapshots/snapshot_folder.hpp>
 
 #include <memory>
 #include <string>
@@ -32,9 +34,22 @@ class PluginHandler : public ProjectionHandler {
 std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
                                                       const Json& settings);
 
+/// A snapshotter's folder living in a plugin; keeps the library loaded while it exists.
+class PluginFolder : public SnapshotFolder {
+ public:
+  virtual const PluginInfo& info() const = 0;
+};
+
+/// dlopen()s `path` and creates its aggregate folder (RILLFLOW_FOLDER_PLUGIN) from `settings`,
+/// checking the folder ABI version symbol first. Throws PluginError naming the path and what is
+/// wrong: a missing file, no folder entry (e.g. a projection-only plugin), a wrong folder ABI
+/// version, or a factory that failed. fold() throws std::runtime_error with the plugin's message.
+std::shared_ptr<PluginFolder> load_folder_plugin(const std::string& path, const Json& settings);
+
 /// Loads every plugin of the config's registry, as rillflowd does when it starts (PluginError on
 /// the first that fails), and describes the result: "N projection(s): name = plugin version,
-/// ...". rillflowd --check-config and rillflow config check both print it.
+/// ...", then "; M snapshotter(s): name = folder version, ..." when snapshotters are configured.
+/// rillflowd --check-config and rillflow config check both print it.
 std::string check_registry(const config::Config& cfg);
 
 }  // namespace rillflow::plugin

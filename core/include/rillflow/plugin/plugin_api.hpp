@@ -1,5 +1,6 @@
 #pragma once
-// The projection plugin ABI: one shared library, one entry point, a versioned descriptor.
+// The plugin ABI: one shared library, one entry point per kind (projection handler, aggregate
+// folder), each returning a versioned descriptor.
 //
 // A plugin is a shared library exporting two C symbols:
 //   const uint32_t rillflow_plugin_abi_version;             read by the host before anything else
@@ -16,11 +17,16 @@
 
 #include <rillflow/json.hpp>
 #include <rillflow/projections/projection_handler.hpp>
+#include <rillflow/snapshots/snapshot_folder.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
 
 #define RILLFLOW_PLUGIN_ABI_VERSION 1u
 #define RILLFLOW_PLUGIN_ABI_SYMBOL "rillflow_plugin_abi_version"
@@ -120,5 +126,106 @@ struct Adapter {
         &rillflow::plugin::detail::Adapter<Handler>::apply,                           \
         &rillflow::plugin::detail::Adapter<Handler>::reset,                           \
         &rillflow::plugin::detail::Adapter<Handler>::prepare};                        \
+    return &descriptor;                                                               \
+  }
+
+// ---- Aggregate folders (the snapshotter's plugins) ---------------------------------------------
+//
+// A folder plugin exports its own pair of C symbols, so projection plugins built before it
+// existed load unchanged (their ABI above stays version 1), and one library may export both:
+//   const uint32_t rillflow_folder_abi_version;             read by the host before anything else
+//   const rillflow_folder_descriptor* rillflow_folder_entry(void);
+// Write the folder as a rillflow::SnapshotFolder constructible from its settings (or with no
+// arguments), e.g. the ready-made AggregateFolder<A> of an aggregate, and declare it once:
+//
+//   RILLFLOW_FOLDER_PLUGIN(rillflow::AggregateFolder<Order>, "order", "1.0.0")
+
+#define RILLFLOW_FOLDER_ABI_VERSION 1u
+#define RILLFLOW_FOLDER_ABI_SYMBOL "rillflow_folder_abi_version"
+#define RILLFLOW_FOLDER_ENTRY_SYMBOL "rillflow_folder_entry"
+
+extern "C" {
+/// Receives the new state as JSON text (`size` bytes, not NUL-terminated); called once per
+/// successful fold, before fold returns.
+typedef void (*rillflow_folder_emit_fn)(void* context, const char* json, std::size_t size);
+
+/// Functions return 0 on success; otherwise they wrote a NUL-terminated message into `error`.
+struct rillflow_folder_descriptor {
+  std::uint32_t abi_version;  ///< RILLFLOW_FOLDER_ABI_VERSION the plugin was built with
+  const char* name;           ///< the folder's name, e.g. "order"
+  const char* version;        ///< the plugin's own version
+  /// Creates a folder from its settings (JSON text); returns null on failure.
+  void* (*create)(const char* settings_json, char* error, std::size_t error_size);
+  void (*destroy)(void* instance);
+  /// Folds `count` events (`events` points at the first of an array of rillflow::EventEnvelope)
+  /// into `state_json` (the state before them as JSON text, or null: the aggregate's new state)
+  /// and hands the state after them to `emit`.
+  int (*fold)(void* instance, const char* state_json, const void* events, std::size_t count,
+              rillflow_folder_emit_fn emit, void* emit_context, char* error,
+              std::size_t error_size);
+};
+using rillflow_folder_entry_fn = const rillflow_folder_descriptor* (*)();
+}
+
+namespace rillflow::plugin::detail {
+
+template <class Folder>
+struct FolderAdapter {
+  static void* create(const char* settings, char* error, std::size_t size) noexcept {
+    try {
+      if constexpr (std::is_constructible_v<Folder, const Json&>) {
+        return new Folder(Json(boost::json::parse(settings)));
+      } else {
+        return new Folder();
+      }
+    } catch (const std::exception& e) {
+      write_error(error, size, e.what());
+    } catch (...) {
+      write_error(error, size, "the folder's constructor threw a non-standard exception");
+    }
+    return nullptr;
+  }
+  static void destroy(void* instance) noexcept {
+    try {
+      delete static_cast<Folder*>(instance);
+    } catch (...) {
+    }
+  }
+  static int fold(void* instance, const char* state_json, const void* events, std::size_t count,
+                  rillflow_folder_emit_fn emit, void* context, char* error,
+                  std::size_t size) noexcept {
+    try {
+      std::optional<Json> state;
+      if (state_json != nullptr) state = boost::json::parse(state_json);
+      const std::span<const EventEnvelope> span(static_cast<const EventEnvelope*>(events), count);
+      const Json next = static_cast<Folder*>(instance)->fold(state ? &*state : nullptr, span);
+      const std::string text = boost::json::serialize(next);
+      emit(context, text.data(), text.size());
+      return 0;
+    } catch (const std::exception& e) {
+      write_error(error, size, e.what());
+    } catch (...) {
+      write_error(error, size, "the folder threw a non-standard exception");
+    }
+    return 1;
+  }
+};
+
+}  // namespace rillflow::plugin::detail
+
+/// Exports `Folder` (a rillflow::SnapshotFolder, constructible from `const rillflow::Json&`
+/// settings or with no arguments) as this library's aggregate folder.
+#define RILLFLOW_FOLDER_PLUGIN(Folder, folder_name, folder_version)                   \
+  extern "C" __attribute__((visibility("default")))                                   \
+  const std::uint32_t rillflow_folder_abi_version = RILLFLOW_FOLDER_ABI_VERSION;      \
+  extern "C" __attribute__((visibility("default"))) const rillflow_folder_descriptor* \
+  rillflow_folder_entry() {                                                           \
+    static const rillflow_folder_descriptor descriptor{                               \
+        RILLFLOW_FOLDER_ABI_VERSION,                                                  \
+        folder_name,                                                                  \
+        folder_version,                                                               \
+        &rillflow::plugin::detail::FolderAdapter<Folder>::create,                     \
+        &rillflow::plugin::detail::FolderAdapter<Folder>::destroy,                    \
+        &rillflow::plugin::detail::FolderAdapter<Folder>::fold};                      \
     return &descriptor;                                                               \
   }
