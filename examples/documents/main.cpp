@@ -141,10 +141,10 @@ int main() try {
   // snippet:end
 
   // snippet:snapshotter
-  // Background compaction: every stream 2 or more events past its snapshot, 100 per round.
+  // Background compaction: every stream 1 or more events past its snapshot, 100 per round.
   rillflow::Snapshotter snapshotter(store,
                                     std::make_shared<rillflow::AggregateFolder<VisitCounter>>(),
-                                    {.threshold_events = 2, .batch_size = 100});
+                                    {.threshold_events = 1, .batch_size = 100});
   const rillflow::CompactionReport report = snapshotter.run_until_idle();
   std::cout << "compacted " << report.written << " stream(s), " << report.failures.size()
             << " failed\n";

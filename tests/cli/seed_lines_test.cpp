@@ -217,7 +217,17 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
               .as<int>() == 1);
     CHECK(check.exec("select count(*) from public.projection_dlq where id = 123")[0][0].as<int>() ==
           0);
-    CHECK(check.exec("select count(*) from public.my_projection_rows")[0][0].as<int>() == 3);
+    CHECK(check.exec("select count(*) from public.my_projection_rows")[0][0].as<int>() ==
+          check.exec("select count(*) from public.events")[0][0].as<int>());
+    // The snapshot lines stored the real folded state of orders:1 at its version.
+    const auto snap = check.exec(
+        "select n.version, n.body->>'events', s.snapshot_version from public.snapshots n join "
+        "public.streams s using (stream_id) join public.stream_aliases a using (stream_id) "
+        "where a.alias = 'orders:1'");
+    REQUIRE(snap.size() == 1);
+    CHECK(snap[0][0].as<int>() == 250);
+    CHECK(snap[0][1].as<int>() == 250);
+    CHECK(snap[0][2].as<int>() == 250);
     CHECK_FALSE(
         check.exec("select paused from public.projections where name = 'my_projection'")[0][0]
             .as<bool>());

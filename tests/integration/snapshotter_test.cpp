@@ -117,7 +117,8 @@ class ObservedFolder final : public SnapshotFolder {
   AggregateFolder<Tally> inner_;
 };
 
-SnapshotterConfig config(std::int64_t threshold, std::size_t batch, std::string name = "tally") {
+SnapshotterConfig tally_config(std::int64_t threshold, std::size_t batch,
+                               std::string name = "tally") {
   SnapshotterConfig c;
   c.threshold_events = threshold;
   c.batch_size = batch;
@@ -136,7 +137,7 @@ TEST_CASE("snapshotter_writes_the_real_folded_state_at_exactly_the_streams_versi
   append(store, due, 250);
   append(store, also_due, 1234);  // more than one fold chunk
   append(store, short_one, 150);
-  Snapshotter s(store, std::make_shared<AggregateFolder<Tally>>(), config(200, 10));
+  Snapshotter s(store, std::make_shared<AggregateFolder<Tally>>(), tally_config(200, 10));
   const auto r = s.compact_once();
   CHECK(r.candidates == 2);
   CHECK(r.written == 2);
@@ -181,7 +182,7 @@ TEST_CASE("snapshots_written_by_commit_and_snapshot_keep_the_candidate_column_cu
   REQUIRE(snap);
   CHECK(snap->version == 100);
   CHECK(snap->stream_snapshot_version == 100);
-  Snapshotter s(db.store(), std::make_shared<AggregateFolder<Tally>>(), config(100, 10));
+  Snapshotter s(db.store(), std::make_shared<AggregateFolder<Tally>>(), tally_config(100, 10));
   CHECK(s.compact_once().candidates == 0);  // 150 - 100 < 100
 }
 
@@ -223,7 +224,7 @@ TEST_CASE("run_until_idle_ends_with_a_failing_folder_reporting_each_failure_once
     append(store, ids.back(), 30 + i);
   }
   auto folder = std::make_shared<PickyFolder>(std::set<Uuid>{ids[1], ids[4]});
-  Snapshotter s(store, folder, config(20, 2));  // several rounds
+  Snapshotter s(store, folder, tally_config(20, 2));  // several rounds
   const auto r = s.run_until_idle();
   CHECK(r.candidates == 7);
   CHECK(r.written == 5);
@@ -263,7 +264,7 @@ TEST_CASE("a_folder_returning_no_state_is_a_failure_not_an_empty_snapshot") {
   };
   const auto id = new_uuid();
   append(db.store(), id, 5);
-  Snapshotter s(db.store(), std::make_shared<Empty>(), config(5, 5));
+  Snapshotter s(db.store(), std::make_shared<Empty>(), tally_config(5, 5));
   const auto r = s.run_until_idle();
   REQUIRE(r.failures.size() == 1);
   CHECK(r.failures[0].error.find("empty state") != std::string::npos);
@@ -292,7 +293,7 @@ TEST_CASE("snapshots_equal_a_full_fold_at_their_version_while_writers_append") {
       }
     }
   });
-  Snapshotter s(store, std::make_shared<AggregateFolder<Tally>>(), config(10, 3));
+  Snapshotter s(store, std::make_shared<AggregateFolder<Tally>>(), tally_config(10, 3));
   std::size_t written = 0;
   std::set<std::int64_t> versions;
   for (int i = 0; i < 15; ++i) {
@@ -329,7 +330,7 @@ TEST_CASE("two_snapshotters_of_one_name_never_compact_a_stream_at_once") {
   for (int t = 0; t < 2; ++t) {
     threads[t] = std::thread([&, t] {
       auto store = db.builder().max_connections(2).build();
-      auto c = config(20, 5, "race");
+      auto c = tally_config(20, 5, "race");
       c.owner = "runtime-" + std::to_string(t);
       Snapshotter s(store, std::make_shared<ObservedFolder>(observer), c);
       start.arrive_and_wait();
@@ -358,7 +359,7 @@ TEST_CASE("a_snapshotter_whose_lease_was_taken_over_writes_nothing") {
     append(db.store(), ids.back(), 30);
   }
   auto other_store = db.builder().max_connections(2).build();
-  auto bc = config(20, 10, "fenced");
+  auto bc = tally_config(20, 10, "fenced");
   bc.owner = "runtime-b";
   Snapshotter b(other_store, std::make_shared<AggregateFolder<Tally>>(), bc);
   CompactionReport b_report;
@@ -380,7 +381,7 @@ TEST_CASE("a_snapshotter_whose_lease_was_taken_over_writes_nothing") {
         "where kind = 'snapshotter' and name = 'fenced'");
     b_report = b.compact_once();
   };
-  auto ac = config(20, 10, "fenced");
+  auto ac = tally_config(20, 10, "fenced");
   ac.owner = "runtime-a";
   Snapshotter a(db.store(), hijack, ac);
   const auto a_report = a.compact_once();
@@ -410,7 +411,7 @@ TEST_CASE("a_stream_filter_limits_the_snapshotter_to_aliased_streams") {
   const auto cart = store.resolve_stream_alias("carts:1");
   const auto bare = new_uuid();
   for (const auto& id : {order, cart, bare}) append(store, id, 30);
-  auto c = config(20, 10);
+  auto c = tally_config(20, 10);
   c.streams.alias_prefix = "orders:";
   Snapshotter s(store, std::make_shared<AggregateFolder<Tally>>(), c);
   CHECK(s.run_until_idle().written == 1);
@@ -431,7 +432,8 @@ TEST_CASE("snapshot_catalog_reports_version_snapshot_version_and_size") {
   CHECK(st->snapshot_version == 0);
   CHECK(st->size_bytes == 0);
   CHECK(st->alias == std::optional<std::string>("orders:7"));
-  Snapshotter(store, std::make_shared<AggregateFolder<Tally>>(), config(50, 5)).compact_once();
+  Snapshotter compactor(store, std::make_shared<AggregateFolder<Tally>>(), tally_config(50, 5));
+  compactor.compact_once();
   st = catalog.status(id);
   CHECK(st->snapshot_version == 60);
   CHECK(st->events_since_snapshot == 0);
@@ -448,10 +450,10 @@ TEST_CASE("snapshot_catalog_reports_version_snapshot_version_and_size") {
 TEST_CASE("snapshotter_rejects_bad_settings") {
   TestSchema db;
   auto folder = std::make_shared<AggregateFolder<Tally>>();
-  CHECK_THROWS_AS(Snapshotter(db.store(), nullptr, config(1, 1)), Error);
-  CHECK_THROWS_AS(Snapshotter(db.store(), folder, config(0, 1)), Error);
-  CHECK_THROWS_AS(Snapshotter(db.store(), folder, config(1, 0)), Error);
-  CHECK_THROWS_AS(Snapshotter(db.store(), folder, config(1, 1, "")), Error);
+  CHECK_THROWS_AS(Snapshotter(db.store(), nullptr, tally_config(1, 1)), Error);
+  CHECK_THROWS_AS(Snapshotter(db.store(), folder, tally_config(0, 1)), Error);
+  CHECK_THROWS_AS(Snapshotter(db.store(), folder, tally_config(1, 0)), Error);
+  CHECK_THROWS_AS(Snapshotter(db.store(), folder, tally_config(1, 1, "")), Error);
 }
 
 TEST_CASE(
@@ -467,7 +469,7 @@ TEST_CASE(
       {Event("OrderPlaced", boost::json::object{{"customer", "ada"}, {"total", 99.5}}),
        Event("OrderPaid", boost::json::object{{"amount", 99.5}}),
        Event("OrderShipped", boost::json::object{{"carrier", "dhl"}})});
-  auto c = config(2, 10, "orders");
+  auto c = tally_config(2, 10, "orders");
   Snapshotter s(store, folder, c);
   CHECK(s.compact_once().written == 1);
   const AggregateRepository<example::Order> repo(store);
