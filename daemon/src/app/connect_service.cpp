@@ -47,13 +47,18 @@ Attempt open_store(const Context& ctx) {
   }
 }
 
+// Built outside the coroutine body (g++ 12 mishandles captures in coroutine lambdas).
+auto open_work(const Context& ctx) {
+  return [&ctx] { return open_store(ctx); };
+}
+
 }  // namespace
 
 asio::awaitable<std::optional<Store>> connect(Context& ctx) {
   std::chrono::milliseconds backoff = 200ms;
   asio::steady_timer timer(ctx.loop);
   while (!ctx.stopping) {
-    auto attempt = co_await runtime::on_pool(ctx.pool, [&ctx] { return open_store(ctx); });
+    Attempt attempt = co_await runtime::on_pool(ctx.pool, open_work(ctx));
     if (attempt.store) co_return std::move(attempt.store);
     ctx.snapshot.db_ok = false;
     ctx.snapshot.db_error = attempt.error;

@@ -15,26 +15,45 @@ namespace rillflow::app {
 
 namespace asio = boost::asio;
 
+namespace {
+// Built outside the coroutine bodies (g++ 12 mishandles lambdas capturing coroutine locals).
+std::function<void()> on_done(bool& done, asio::steady_timer& idle) {
+  return [&done, &idle] {
+    done = true;
+    idle.cancel();
+  };
+}
+}  // namespace
+
 asio::awaitable<void> scheduler_drained(Context& ctx) {
   asio::steady_timer idle(ctx.loop, asio::steady_timer::time_point::max());
   bool done = false;
-  ctx.scheduler.drain([&] {
-    done = true;
-    idle.cancel();
-  });
+  ctx.scheduler.drain(on_done(done, idle));
   if (done) co_return;
   boost::system::error_code ec;
   co_await idle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 namespace {
+
+// Built outside the coroutine body (g++ 12 mishandles captures of coroutine locals).
+auto leave_work(std::shared_ptr<ProjectionDaemon> daemon) {
+  return [daemon = std::move(daemon)] {
+    try {
+      daemon->release_leases();
+      daemon->leave();
+      spdlog::info("leases released");
+    } catch (const std::exception& e) {
+      spdlog::warn("could not release leases: {} (they expire after daemon.lease_ttl_ms)",
+                   e.what());
+    }
+  };
+}
+
 asio::awaitable<void> membership_stopped(Context& ctx, MembershipService& membership) {
   asio::steady_timer idle(ctx.loop, asio::steady_timer::time_point::max());
   bool done = false;
-  membership.stop([&] {
-    done = true;
-    idle.cancel();
-  });
+  membership.stop(on_done(done, idle));
   if (done) co_return;
   boost::system::error_code ec;
   co_await idle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -70,18 +89,7 @@ asio::awaitable<void> DrainService::run() {
   co_await scheduler_drained(ctx_);
   // No heartbeat may land after leave(): the others would wait a lease TTL for this node.
   co_await membership_stopped(ctx_, membership_);
-  if (auto daemon = ctx_.daemon) {
-    co_await runtime::on_pool(ctx_.pool, [daemon] {
-      try {
-        daemon->release_leases();
-        daemon->leave();
-        spdlog::info("leases released");
-      } catch (const std::exception& e) {
-        spdlog::warn("could not release leases: {} (they expire after daemon.lease_ttl_ms)",
-                     e.what());
-      }
-    });
-  }
+  if (ctx_.daemon) co_await runtime::on_pool(ctx_.pool, leave_work(ctx_.daemon));
   finish_(0);
 }
 

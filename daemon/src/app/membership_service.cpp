@@ -14,6 +14,40 @@ namespace rillflow::app {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// Pool work is built by plain functions, never by lambdas written inside a coroutine body:
+// g++ 12 mishandles init-captures of coroutine locals (double destruction).
+struct Round {
+  std::vector<std::string> live;
+  std::vector<runtime::UnitKey> mine;
+  std::string error;
+};
+
+auto round_work(std::shared_ptr<ProjectionDaemon> daemon, std::vector<runtime::UnitKey> units,
+                bool prune_due, std::string owner) {
+  return
+      [daemon = std::move(daemon), units = std::move(units), prune_due, owner = std::move(owner)] {
+        Round out;
+        try {
+          out.live = daemon->heartbeat();
+          if (prune_due) daemon->prune_ticks();
+          out.mine = runtime::assign_units(units, out.live, owner);
+        } catch (const std::exception& e) {
+          out.error = e.what();
+        }
+        return out;
+      };
+}
+
+std::vector<runtime::UnitKey> unit_keys(const runtime::Scheduler& scheduler) {
+  std::vector<runtime::UnitKey> units;
+  for (const auto& worker : scheduler.workers()) units.push_back(worker->key());
+  return units;
+}
+
+}  // namespace
+
 AssignmentChange apply_assignment(const std::vector<std::shared_ptr<runtime::Worker>>& workers,
                                   const std::vector<runtime::UnitKey>& mine) {
   AssignmentChange change;
@@ -66,27 +100,10 @@ asio::awaitable<void> MembershipService::run() {
 asio::awaitable<void> MembershipService::round() {
   if (!ctx_.daemon || ctx_.snapshot.draining) co_return;
   auto daemon = ctx_.daemon;
-  std::vector<runtime::UnitKey> units;
-  for (const auto& worker : ctx_.scheduler.workers()) units.push_back(worker->key());
   const bool prune_due = std::chrono::steady_clock::now() - last_prune_ > std::chrono::minutes(1);
   if (prune_due) last_prune_ = std::chrono::steady_clock::now();
-  struct Round {
-    std::vector<std::string> live;
-    std::vector<runtime::UnitKey> mine;
-    std::string error;
-  };
-  auto r = co_await runtime::on_pool(
-      ctx_.pool, [daemon, units = std::move(units), prune_due, owner = ctx_.owner]() mutable {
-        Round out;
-        try {
-          out.live = daemon->heartbeat();
-          if (prune_due) daemon->prune_ticks();
-          out.mine = runtime::assign_units(std::move(units), out.live, owner);
-        } catch (const std::exception& e) {
-          out.error = e.what();
-        }
-        return out;
-      });
+  Round r = co_await runtime::on_pool(
+      ctx_.pool, round_work(daemon, unit_keys(ctx_.scheduler), prune_due, ctx_.owner));
   // A reload replaced the runtime meanwhile, or a drain began: this round's answer is stale.
   if (daemon != ctx_.daemon || ctx_.snapshot.draining) co_return;
   if (!r.error.empty()) {

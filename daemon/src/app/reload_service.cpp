@@ -13,6 +13,40 @@ namespace rillflow::app {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// Built outside the coroutine body (g++ 12 mishandles init-captures of coroutine locals).
+struct Loaded {
+  std::optional<config::Config> next;
+  std::vector<LoadedProjection> registry;
+  std::string error;
+};
+
+auto load_work(std::string path) {
+  return [path = std::move(path)] {
+    Loaded out;
+    try {
+      out.next = config::load(path);
+      out.registry = load_registry(*out.next);
+    } catch (const std::exception& e) {
+      out.error = e.what();
+    }
+    return out;
+  };
+}
+
+auto release_work(std::shared_ptr<ProjectionDaemon> old) {
+  return [old = std::move(old)] {
+    try {
+      old->release_leases();
+    } catch (const std::exception& e) {
+      spdlog::warn("reload: could not release the old leases: {} (they expire)", e.what());
+    }
+  };
+}
+
+}  // namespace
+
 ReloadService::ReloadService(Context& ctx, std::function<void()> on_applied)
     : ctx_(ctx), on_applied_(std::move(on_applied)) {}
 
@@ -25,21 +59,7 @@ void ReloadService::on_sighup() {
 }
 
 asio::awaitable<void> ReloadService::run() {
-  struct Loaded {
-    std::optional<config::Config> next;
-    std::vector<LoadedProjection> registry;
-    std::string error;
-  };
-  auto loaded = co_await runtime::on_pool(ctx_.pool, [path = ctx_.config_path] {
-    Loaded out;
-    try {
-      out.next = config::load(path);
-      out.registry = load_registry(*out.next);
-    } catch (const std::exception& e) {
-      out.error = e.what();
-    }
-    return out;
-  });
+  Loaded loaded = co_await runtime::on_pool(ctx_.pool, load_work(ctx_.config_path));
   if (!loaded.error.empty()) {
     spdlog::error("reload failed, keeping the current configuration: {}", loaded.error);
     ctx_.reloading = false;
@@ -57,15 +77,7 @@ asio::awaitable<void> ReloadService::run() {
   co_await scheduler_drained(ctx_);
   ctx_.registry = std::move(loaded.registry);
   if (ctx_.store) {
-    if (auto old = ctx_.daemon) {
-      co_await runtime::on_pool(ctx_.pool, [old] {
-        try {
-          old->release_leases();
-        } catch (const std::exception& e) {
-          spdlog::warn("reload: could not release the old leases: {} (they expire)", e.what());
-        }
-      });
-    }
+    if (ctx_.daemon) co_await runtime::on_pool(ctx_.pool, release_work(ctx_.daemon));
   }
   ctx_.reloading = false;
   if (ctx_.snapshot.draining) co_return;  // a SIGTERM arrived meanwhile: stay drained

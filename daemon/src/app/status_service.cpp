@@ -14,6 +14,42 @@ namespace rillflow::app {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
+namespace {
+
+// Built outside the coroutine body (g++ 12 mishandles init-captures of coroutine locals).
+struct Read {
+  status::StatusSnapshot s;
+  std::size_t connections = 0;
+};
+
+auto read_work(Store store, std::vector<std::shared_ptr<runtime::Worker>> workers,
+               bool schema_due) {
+  return [store = std::move(store), workers = std::move(workers), schema_due]() mutable {
+    Read out;
+    auto& s = out.s;
+    try {
+      if (schema_due) {
+        s.schema_problems = store.schema().drift().problems;
+        s.schema_ok = s.schema_problems.empty();
+      }
+      for (const auto& worker : workers) {
+        status::WorkerView w;
+        worker->describe(w);
+        s.workers.push_back(std::move(w));
+      }
+      s.db_ok = true;
+    } catch (const std::exception& e) {
+      s.db_ok = false;
+      s.db_error = e.what();
+      s.db_failure = status::classify_db_failure(e);
+    }
+    out.connections = store.open_connections();
+    return out;
+  };
+}
+
+}  // namespace
+
 StatusService::StatusService(Context& ctx) : ctx_(ctx), timer_(ctx.loop) {}
 
 void StatusService::start() {
@@ -50,33 +86,7 @@ asio::awaitable<void> StatusService::refresh() {
   if (schema_due) last_schema_check_ = std::chrono::steady_clock::now();
   auto workers = ctx_.scheduler.workers();
   auto daemon = ctx_.daemon;
-  struct Read {
-    status::StatusSnapshot s;
-    std::size_t connections = 0;
-  };
-  auto read =
-      co_await runtime::on_pool(ctx_.pool, [store = *ctx_.store, workers, schema_due]() mutable {
-        Read out;
-        auto& s = out.s;
-        try {
-          if (schema_due) {
-            s.schema_problems = store.schema().drift().problems;
-            s.schema_ok = s.schema_problems.empty();
-          }
-          for (const auto& worker : workers) {
-            status::WorkerView w;
-            worker->describe(w);
-            s.workers.push_back(std::move(w));
-          }
-          s.db_ok = true;
-        } catch (const std::exception& e) {
-          s.db_ok = false;
-          s.db_error = e.what();
-          s.db_failure = status::classify_db_failure(e);
-        }
-        out.connections = store.open_connections();
-        return out;
-      });
+  Read read = co_await runtime::on_pool(ctx_.pool, read_work(*ctx_.store, workers, schema_due));
   if (ctx_.snapshot.draining || daemon != ctx_.daemon) co_return;  // stale
   auto& s = read.s;
   auto& previous = ctx_.snapshot;
