@@ -11,9 +11,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <atomic>
 #include <csignal>
 #include <filesystem>
-#include <atomic>
 #include <map>
 #include <memory>
 #include <random>
@@ -98,7 +98,8 @@ std::set<std::string> assigned_names(DaemonProcess& d, bool and_owned) {
   const auto reply = http_get(d.port(), "/status");
   if (reply.status != 200) return {};
   std::set<std::string> out;
-  for (const auto& p : parse_json(reply.body).at("projections").as_array()) {
+  const auto status = parse_json(reply.body);
+  for (const auto& p : status.at("projections").as_array()) {
     if (p.at("assigned").as_bool() && (!and_owned || p.at("owned").as_bool()))
       out.insert(std::string(p.at("name").as_string()));
   }
