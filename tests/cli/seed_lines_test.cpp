@@ -1,11 +1,13 @@
 // Every CLI line of the feature list (tests/cli/seed_lines/*.txt), run as written against a
 // fixture; tests/cli/seed_lines/README.md says how.
+#include "support/daemon_process.hpp"
 #include "support/test_db.hpp"
 #include "util/process.hpp"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -130,7 +132,8 @@ std::string expectation(const std::vector<std::string>& w, const std::string& do
         {"dlq-list", "#123 "},
         {"dlq-requeue", "requeued DLQ entry 123 of my_projection"},
         {"dlq-delete", "deleted DLQ entry 123 of my_projection"},
-        {"metrics", "my_projection: position"}};
+        {"metrics", "my_projection: position"},
+        {"run-loop", "serving HTTP on"}};
     if (const auto it = by_sub.find(sub); it != by_sub.end()) return it->second;
   }
   FAIL("no expectation for the seed line's command: " << cmd << " " << sub
@@ -202,6 +205,29 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
     }
     const auto expected = expectation(words, to_string(doc_id));
     words[0] = RILLFLOW_CLI_PATH;
+    if (words.size() > 2 && words[2] == "run-loop") {
+      // Long-running: on a free port, probed until ready, then SIGTERM; it must exit 0.
+      int port = 0;
+      for (std::size_t i = 1; i + 1 < words.size(); ++i) {
+        if (words[i] != "--health-bind") continue;
+        port = util::free_tcp_port();
+        auto& bind = words[i + 1];
+        bind = bind.substr(0, bind.rfind(':') + 1) + std::to_string(port);
+      }
+      REQUIRE(port > 0);
+      std::vector<std::string> argv{"/usr/bin/env", "RILLFLOW_CONFIG=" + config,
+                                    "DATABASE_URL=" + url};
+      argv.insert(argv.end(), words.begin(), words.end());
+      e2e::DaemonProcess loop(argv, {});
+      CHECK(e2e::eventually([&] { return e2e::http_get(port, "/health/ready").status == 200; },
+                            std::chrono::seconds(30)));
+      CHECK(e2e::http_get(port, "/metrics").status == 200);
+      loop.signal(SIGTERM);
+      CHECK(loop.wait_exit(std::chrono::seconds(30)) == 0);
+      CAPTURE(loop.log());
+      CHECK(contains(loop.log(), expected));
+      continue;
+    }
     const auto r = run(words);
     CAPTURE(r.output);
     CHECK(r.exit_code != 2);

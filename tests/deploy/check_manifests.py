@@ -86,33 +86,60 @@ CONFIG_FILE = CONFIG_DIR + "/rillflowd.yaml"
 IMAGE_CONFIG_SOURCE = "deploy/docker/rillflowd.yaml"
 ENTRYPOINT_SOURCE = "deploy/docker/docker-entrypoint.sh"
 
-# rillflowd.yaml's keys. A dict is a map with exactly these keys (others are rejected, as the
-# daemon rejects them), [schema] a list of such items, a tuple a choice of strings, `dict` a
-# free-form map. database.require_url is in the daemon's key table (daemon/src/config/config.cpp)
-# though not in the original deployment brief.
+# rillflowd.yaml's keys, read from the daemon's own key table, never copied here: the JSON of
+# `rillflowd --print-config-schema` when --rillflowd is given, else the same table as generated
+# into config/README.md (rillflow config reference). A dict is a map with exactly these keys
+# (others are rejected, as the daemon rejects them), [schema] a list of such items, a tuple a
+# choice of strings, `dict` a free-form map.
+def schema_type(text):
+    text = text.strip()
+    if "|" in text:
+        return tuple(part.strip() for part in text.split("|"))
+    return {"string": str, "path": str, "integer": int, "boolean": bool, "map": dict,
+            "list of strings": [str], "list": [{}]}.get(text, str)
+
+
+def schema_from_rows(rows):
+    """{"a": {"b": type}} from (key path, type text) rows of the daemon's key table."""
+    schema = {}
+    for key, type_text in rows:
+        node = schema
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if part.endswith("[]"):
+                node = node.setdefault(part[:-2], [{}])[0]
+            elif last:
+                node.setdefault(part, schema_type(type_text))
+            else:
+                node = node.setdefault(part, {})
+    return schema
+
+
+def table_rows_from_reference(root):
+    """(key, type) rows of config/README.md's generated table; [] when it is missing."""
+    try:
+        with open(os.path.join(root, "config", "README.md"), encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return []
+    rows = []
+    for line in text.splitlines():
+        m = re.match(r"^\| `([a-z_][a-z0-9_.\[\]]*)` \| (.*?) \| ", line.replace("\\|", "\x00"))
+        if m:
+            rows.append((m.group(1), m.group(2).replace("\x00", "|")))
+    return rows
+
+
+def table_rows_from_daemon(rillflowd):
+    out = subprocess.run([rillflowd, "--print-config-schema"], check=True, capture_output=True,
+                         text=True).stdout
+    return [(k["key"], k["type"]) for k in json.loads(out)["keys"]]
+
+
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error")
-CONFIG_SCHEMA = {
-    "database": {"url_env": str, "url_file": str, "require_url": bool, "max_connections": int},
-    "schema": str,
-    "http": {"bind": str, "port": int},
-    "logging": {"level": LOG_LEVELS, "format": ("text", "json")},
-    "daemon": {
-        "drain_deadline_ms": int,
-        "lease_ttl_ms": int,
-        "poll_interval_ms": int,
-        "notify": bool,
-        "notify_channel": str,
-    },
-    "projections": [{
-        "name": str,
-        "plugin": str,
-        "event_types": [str],
-        "batch_size": int,
-        "retry": {"max_attempts": int, "base_delay_ms": int, "max_delay_ms": int},
-        "on_failure": ("dead_letter", "stop"),
-        "settings": dict,
-    }],
-}
+CONFIG_SCHEMA = schema_from_rows(table_rows_from_reference(
+    os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))))
 REQUIRED_PROJECTION_KEYS = ("name", "plugin")
 
 
@@ -847,8 +874,15 @@ def main():
     parser.add_argument("--root", default=os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")),
                         help="repository root (default: two levels above this script)")
     parser.add_argument("--no-external", action="store_true", help="skip the optional promtool/kubectl checks")
+    parser.add_argument("--rillflowd", help="read the config keys from `RILLFLOWD --print-config-schema`")
     args = parser.parse_args()
     root = os.path.abspath(args.root)
+    rows = table_rows_from_daemon(args.rillflowd) if args.rillflowd else table_rows_from_reference(root)
+    if not rows:
+        sys.stderr.write("check_manifests: no config key table (pass --rillflowd or keep config/README.md)\n")
+        return 2
+    CONFIG_SCHEMA.clear()
+    CONFIG_SCHEMA.update(schema_from_rows(rows))
     if not os.path.isdir(os.path.join(root, "deploy")):
         sys.stderr.write(f"check_manifests: {root} has no deploy/ directory\n")
         return 2

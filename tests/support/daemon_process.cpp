@@ -66,7 +66,11 @@ std::string write_temp(const std::string& name, const std::string& text) {
 }
 
 DaemonProcess::DaemonProcess(const std::string& binary, const std::string& config_path,
-                             std::vector<std::string> env) {
+                             std::vector<std::string> env)
+    : DaemonProcess(std::vector<std::string>{binary, "--config", config_path}, std::move(env)) {}
+
+DaemonProcess::DaemonProcess(std::vector<std::string> args, std::vector<std::string> env) {
+  const std::string binary = args.at(0);
   static int counter = 0;
   log_path_ = "/tmp/rillflow-e2e-" + std::to_string(getpid()) + "-daemon-" +
               std::to_string(++counter) + ".log";
@@ -76,7 +80,6 @@ DaemonProcess::DaemonProcess(const std::string& binary, const std::string& confi
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
-  std::vector<std::string> args{binary, "--config", config_path};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

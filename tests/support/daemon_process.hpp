@@ -27,6 +27,9 @@ class DaemonProcess {
   /// logging to a file. Does not wait for readiness.
   DaemonProcess(const std::string& binary, const std::string& config_path,
                 std::vector<std::string> env = {});
+  /// Starts `args` (args[0] is the binary's path) the same way, e.g. `rillflow projections
+  /// run-loop ...`, which logs the same "serving HTTP on" line.
+  DaemonProcess(std::vector<std::string> args, std::vector<std::string> env);
   ~DaemonProcess();  // SIGKILL if still running
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;

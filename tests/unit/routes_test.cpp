@@ -9,18 +9,18 @@
 using namespace rillflow;
 
 namespace {
-app::StatusSnapshot healthy() {
-  app::StatusSnapshot s;
+status::StatusSnapshot healthy() {
+  status::StatusSnapshot s;
   s.started = s.db_ok = s.schema_ok = true;
   s.refreshed_at = std::chrono::system_clock::now();
-  app::WorkerView w;
+  status::WorkerView w;
   w.name = "orders";
   w.metrics.lag_events = 7;
   w.owned = true;
   s.workers.push_back(w);
   return s;
 }
-http::Response get(const std::string& path, const app::StatusSnapshot& s) {
+http::Response get(const std::string& path, const status::StatusSnapshot& s) {
   return http::route("GET", path, s, [] { return std::string("rillflow_ready 1\n"); });
 }
 }  // namespace
@@ -77,19 +77,19 @@ TEST_CASE("metrics_status_and_unknown_routes") {
 }
 
 TEST_CASE("readiness_names_the_kind_of_database_failure") {
-  CHECK(app::classify_db_failure(ConnectionError("cannot connect to PostgreSQL at h:1")) ==
+  CHECK(status::classify_db_failure(ConnectionError("cannot connect to PostgreSQL at h:1")) ==
         "unreachable");
-  CHECK(app::classify_db_failure(Error(ErrorCode::kTimeout, "no free database connection")) ==
+  CHECK(status::classify_db_failure(Error(ErrorCode::kTimeout, "no free database connection")) ==
         "busy");
   const Error prepared(ErrorCode::kDatabase,
                        "PostgreSQL error 42P05: prepared statement \"rf0\" already exists",
                        "42P05");
-  CHECK(app::classify_db_failure(prepared) == "error");
-  app::StatusSnapshot s;
+  CHECK(status::classify_db_failure(prepared) == "error");
+  status::StatusSnapshot s;
   s.db_ok = false;
   s.db_error = prepared.what();
-  s.db_failure = app::classify_db_failure(prepared);
-  const auto reason = app::unready_reason(s);
+  s.db_failure = status::classify_db_failure(prepared);
+  const auto reason = status::unready_reason(s);
   CHECK(reason.starts_with("database error: PostgreSQL error 42P05"));
   CHECK(reason.find("unreachable") == std::string::npos);
   const auto status =

@@ -64,4 +64,9 @@ std::vector<UnitKey> Membership::assign(std::vector<UnitKey> units, std::vector<
   return mine;
 }
 
+std::vector<UnitKey> assign_units(std::vector<UnitKey> units, std::vector<std::string> live,
+                                  const std::string& self) {
+  return Membership::assign(std::move(units), std::move(live), self);
+}
+
 }  // namespace rillflow::runtime

@@ -16,19 +16,13 @@
 // Rows are created by the runtime (ensure) or by an operator command on a registered unit;
 // an admin call on an unknown name writes nothing.
 
+#include <rillflow/runtime/assignment.hpp>
+
 #include <chrono>
 #include <functional>
 #include <string>
 
 namespace rillflow::runtime {
-
-struct UnitKey {
-  std::string kind;  ///< e.g. "projection"
-  std::string name;  ///< unique within the kind, 1 to 200 characters
-
-  bool operator==(const UnitKey&) const = default;
-  auto operator<=>(const UnitKey&) const = default;
-};
 
 /// "projection 'orders'", for messages.
 inline std::string describe(const UnitKey& key) {

@@ -13,6 +13,7 @@
 int main(int argc, char** argv) {
   std::string config_path = "/etc/rillflow/rillflowd.yaml";
   bool check_only = false;
+  bool print_schema = false;
   CLI::App cli{
       "rillflowd - the Rillflow projection daemon: runs the projections of a YAML registry "
       "(plugins),\n"
@@ -23,11 +24,19 @@ int main(int argc, char** argv) {
   cli.add_option("--config,-c", config_path, "YAML config file")->capture_default_str();
   cli.add_flag("--check-config", check_only,
                "Validate the config and load its plugins, then exit (0: valid)");
+  cli.add_flag("--print-config-schema", print_schema,
+               "Print the config key table (key, type, default, reloadable, description) as JSON "
+               "and exit");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = cli.exit(e);
     return code == 0 ? 0 : 2;
+  }
+
+  if (print_schema) {
+    std::cout << rillflow::config::schema_json();
+    return 0;
   }
 
   rillflow::config::Config cfg;

@@ -5,7 +5,8 @@
 namespace rillflow::cli {
 
 const config::Config& Context::config() {
-  if (!config_) config_ = config_path.empty() ? config::Config{} : config::load(config_path);
+  if (!config_)
+    config_ = config_path.empty() ? config::parse("", "(no config)") : config::load(config_path);
   return *config_;
 }
 

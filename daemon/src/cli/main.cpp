@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   rillflow::cli::add_schema_commands(app, ctx);
   rillflow::cli::add_event_commands(app, ctx);
   rillflow::cli::add_projection_commands(app, ctx);
+  rillflow::cli::add_run_loop_command(app, ctx);
   rillflow::cli::add_config_commands(app, ctx);
   rillflow::cli::add_dev_commands(app, ctx);
   rillflow::cli::add_doc_commands(app, ctx);

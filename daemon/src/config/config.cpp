@@ -116,7 +116,17 @@ struct Key {
   bool reloadable;
   std::string_view description;
   void (*set)(T& out, const YAML::Node& node, const std::string& where);
+  /// Copies this key's value from `from` (a reload applies the reloadable keys this way) and
+  /// compares it (a reload reports the restart-only keys that changed). Null in the projection
+  /// item table: the whole `projections` list is one reloadable key.
+  void (*copy)(T& to, const T& from) = nullptr;
+  bool (*same)(const T& a, const T& b) = nullptr;
 };
+
+// The accessors of a key stored at `member` of Config.
+#define RILLFLOW_CONFIG_FIELD(member)                              \
+  [](Config& to, const Config& from) { to.member = from.member; }, \
+      [](const Config& a, const Config& b) { return a.member == b.member; }
 
 constexpr std::int64_t kMaxMs = 24LL * 3600 * 1000;
 
@@ -127,46 +137,55 @@ const Key<ProjectionConfig> kProjectionKeys[] = {
      "Unique projection name; its checkpoint and lease are stored under it.",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.name = read_string(n, w);
-     }},
+     },
+     nullptr, nullptr},
     {"plugin", "path", "(required)", true,
      "Shared library exporting the projection (see the plugin ABI). A relative path is relative "
      "to the config file's folder.",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.plugin = read_string(n, w);
-     }},
+     },
+     nullptr, nullptr},
     {"event_types", "list of strings", "[] (all)", true,
      "Only these event types reach the handler; others still advance the checkpoint.",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.event_types = read_string_list(n, w);
-     }},
+     },
+     nullptr, nullptr},
     {"batch_size", "integer", "500", true, "Events per transaction (1-100000).",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.batch_size = read_int(n, w, 1, 100000);
-     }},
+     },
+     nullptr, nullptr},
     {"retry.max_attempts", "integer", "5", true,
      "Attempts per failing event before on_failure applies (1-1000).",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.retry.max_attempts = read_int(n, w, 1, 1000);
-     }},
+     },
+     nullptr, nullptr},
     {"retry.base_delay_ms", "integer", "1000", true, "First retry delay; doubled per attempt.",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.retry.base_delay_ms = read_int(n, w, 1, kMaxMs);
-     }},
+     },
+     nullptr, nullptr},
     {"retry.max_delay_ms", "integer", "300000", true, "Upper bound of the retry delay.",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.retry.max_delay_ms = read_int(n, w, 1, kMaxMs);
-     }},
+     },
+     nullptr, nullptr},
     {"on_failure", "dead_letter | stop", "dead_letter", true,
      "After the last attempt: park the event in the DLQ and move on, or stop the projection until "
      "resumed.",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.on_failure = read_choice(n, w, {"dead_letter", "stop"});
-     }},
+     },
+     nullptr, nullptr},
     {"settings", "map", "{}", true, "Free-form settings handed to the plugin's factory as JSON.",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        if (!n.IsMap()) throw ConfigError(at(w, n), "expected a map, got " + shown(n));
        p.settings = to_json(n);
-     }},
+     },
+     nullptr, nullptr},
 };
 
 void parse_snapshotters(Config& c, const YAML::Node& node, const std::string& where);
@@ -214,39 +233,53 @@ const Key<Config> kKeys[] = {
      "Environment variable holding the PostgreSQL URL (never logged).",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.database.url_env = read_string(n, w);
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(database.url_env)},
+
     {"database.url_file", "path", "(none)", false,
      "File holding the URL (e.g. a mounted secret); used when the variable is unset.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.database.url_file = read_string(n, w);
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(database.url_file)},
+
     {"database.require_url", "boolean", "false", false,
      "Fail instead of starting an embedded PostgreSQL when no URL is found.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.database.require_url = read_bool(n, w);
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(database.require_url)},
+
     {"database.max_connections", "integer", "10", false, "Connection pool size (1-1000).",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.database.max_connections = read_int(n, w, 1, 1000);
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(database.max_connections)},
+
     {"database.prepared_statements", "auto | on | off", "auto", false,
      "Named prepared statements. off: every statement goes unnamed with its parameters (works "
      "behind any pooler, e.g. PgBouncer pool_mode=transaction, RDS Proxy); auto: on until a "
      "pooler is seen, then off (logged once); on: always.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.database.prepared_statements = read_choice(n, w, {"auto", "on", "off"});
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(database.prepared_statements)},
+
     {"database.listen_url_env", "string", "(none)", false,
      "Environment variable holding a direct PostgreSQL URL (not through a transaction pooler) "
      "for the LISTEN connection; never logged.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.database.listen_url_env = read_string(n, w);
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(database.listen_url_env)},
+
     {"database.listen_url_file", "path", "(none)", false,
      "File holding the direct URL for LISTEN; used when listen_url_env is not set.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.database.listen_url_file = read_string(n, w);
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(database.listen_url_file)},
+
     {"schema", "string", "public", false, "Schema holding Rillflow's tables (a-z, 0-9, _).",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.schema = read_string(n, w);
@@ -255,44 +288,62 @@ const Key<Config> kKeys[] = {
        } catch (const Error& e) {
          throw ConfigError(at(w, n), e.what());
        }
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(schema)},
+
     {"http.bind", "string", "0.0.0.0", false,
      "Address the HTTP server (health, metrics, status) listens on.",
-     [](Config& c, const YAML::Node& n, const std::string& w) { c.http.bind = read_string(n, w); }},
+     [](Config& c, const YAML::Node& n, const std::string& w) { c.http.bind = read_string(n, w); },
+     RILLFLOW_CONFIG_FIELD(http.bind)},
+
     {"http.port", "integer", "8080", false, "HTTP port (0 picks a free port; it is logged).",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.http.port = read_int(n, w, 0, 65535);
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(http.port)},
+
     {"logging.level", "trace | debug | info | warn | error", "info", true,
      "Least severe level logged.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.logging.level = read_choice(n, w, {"trace", "debug", "info", "warn", "error"});
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(logging.level)},
+
     {"logging.format", "text | json", "text", false,
      "text for terminals and journald, json for one JSON object per line.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.logging.format = read_choice(n, w, {"text", "json"});
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(logging.format)},
+
     {"daemon.drain_deadline_ms", "integer", "30000", false,
      "On SIGTERM: time allowed to finish batches and release leases.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.daemon.drain_deadline_ms = read_int(n, w, 0, kMaxMs);
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(daemon.drain_deadline_ms)},
+
     {"daemon.lease_ttl_ms", "integer", "30000", false,
      "Lease lifetime; a dead daemon's projections are taken over after it.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.daemon.lease_ttl_ms = read_int(n, w, 100, kMaxMs);
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(daemon.lease_ttl_ms)},
+
     {"daemon.poll_interval_ms", "integer", "1000", true,
      "Polling fallback interval (also used while NOTIFY is off).",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.daemon.poll_interval_ms = read_int(n, w, 10, kMaxMs);
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(daemon.poll_interval_ms)},
+
     {"daemon.notify", "boolean", "true", false,
      "Wake up on LISTEN/NOTIFY instead of waiting for the next poll.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.daemon.notify = read_bool(n, w);
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(daemon.notify)},
+
     {"daemon.notify_channel", "string", "rillflow_events", false,
      "NOTIFY channel appends signal on.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
@@ -302,14 +353,19 @@ const Key<Config> kKeys[] = {
        } catch (const Error& e) {
          throw ConfigError(at(w, n), e.what());
        }
-     }},
+     },
+     RILLFLOW_CONFIG_FIELD(daemon.notify_channel)},
+
     {"projections", "list", "[]", true,
-     "The projection registry: one entry per projection (keys below).", &parse_projections},
+     "The projection registry: one entry per projection (keys below).", &parse_projections,
+     RILLFLOW_CONFIG_FIELD(projections)},
     {"snapshotters", "list", "[]", false,
      "Background compaction: one entry per aggregate folder (keys below); run by `rillflow "
      "snapshots compact-once | run-until-idle`.",
-     &parse_snapshotters},
+     &parse_snapshotters, RILLFLOW_CONFIG_FIELD(snapshotters)},
 };
+
+#undef RILLFLOW_CONFIG_FIELD
 
 template <class T>
 const Key<T>* find_key(std::span<const Key<T>> table, const std::string& path) {
@@ -357,6 +413,19 @@ void walk(const YAML::Node& node, std::span<const Key<T>> table, const std::stri
   }
 }
 
+// Sets every key whose table default is a value (not "(none)", "(required)" or a note) from that
+// text, through the key's own parser: the table is the one source of defaults.
+template <class T>
+void apply_defaults(std::span<const Key<T>> table, T& out) {
+  for (const auto& k : table) {
+    if (k.default_value.empty() || k.default_value.front() == '(' ||
+        k.default_value.find(' ') != std::string_view::npos)
+      continue;
+    k.set(out, YAML::Load(std::string(k.default_value)),
+          "(default of " + std::string(k.path) + ")");
+  }
+}
+
 void parse_projections(Config& c, const YAML::Node& node, const std::string& where) {
   if (!node.IsSequence())
     throw ConfigError(at(where, node), "expected a list of projections, got " + shown(node));
@@ -364,6 +433,7 @@ void parse_projections(Config& c, const YAML::Node& node, const std::string& whe
   for (std::size_t i = 0; i < node.size(); ++i) {
     const auto item = where + "[" + std::to_string(i) + "]";
     ProjectionConfig p;
+    apply_defaults<ProjectionConfig>(kProjectionKeys, p);
     walk<ProjectionConfig>(node[i], kProjectionKeys, "", item + ".", p);
     if (p.name.empty() || p.name.size() > 200)
       throw ConfigError(at(item + ".name", node[i]),
@@ -388,6 +458,7 @@ void parse_snapshotters(Config& c, const YAML::Node& node, const std::string& wh
   for (std::size_t i = 0; i < node.size(); ++i) {
     const auto item = where + "[" + std::to_string(i) + "]";
     SnapshotterEntry s;
+    apply_defaults<SnapshotterEntry>(kSnapshotterKeys, s);
     walk<SnapshotterEntry>(node[i], kSnapshotterKeys, "", item + ".", s);
     if (s.name.empty() || s.name.size() > 200)
       throw ConfigError(at(item + ".name", node[i]),
@@ -433,6 +504,7 @@ Config parse(const std::string& yaml_text, const std::string& source) {
         source, "not valid YAML: " + e.msg + " (line " + std::to_string(e.mark.line + 1) + ")");
   }
   Config c;
+  apply_defaults<Config>(kKeys, c);
   c.source = source;
   if (root.IsNull()) return c;  // an empty file: every default
   walk<Config>(root, kKeys, "", "", c);
@@ -508,11 +580,21 @@ std::optional<std::string> resolve_listen_url(const DatabaseConfig& db) {
   return std::nullopt;
 }
 
+namespace {
+
+// Every key of every table, with its full path, in the order the reference lists them.
+template <class Fn>
+void for_each_key(Fn&& fn) {
+  for (const auto& k : kKeys) fn(std::string(k.path), k);
+  for (const auto& k : kProjectionKeys) fn("projections[]." + std::string(k.path), k);
+  for (const auto& k : kSnapshotterKeys) fn("snapshotters[]." + std::string(k.path), k);
+}
+
+}  // namespace
+
 std::vector<std::string> key_paths() {
   std::vector<std::string> out;
-  for (const auto& k : kKeys) out.emplace_back(k.path);
-  for (const auto& k : kProjectionKeys) out.push_back("projections[]." + std::string(k.path));
-  for (const auto& k : kSnapshotterKeys) out.push_back("snapshotters[]." + std::string(k.path));
+  for_each_key([&](std::string path, const auto&) { out.push_back(std::move(path)); });
   return out;
 }
 
@@ -525,14 +607,37 @@ std::string reference_markdown() {
     for (const char c : text) escaped += c == '|' ? std::string("\\|") : std::string(1, c);
     return escaped;
   };
-  auto row = [&](const std::string& path, const auto& k) {
+  for_each_key([&](const std::string& path, const auto& k) {
     out += "| `" + path + "` | " + cell(k.type) + " | " + cell(k.default_value) + " | " +
            (k.reloadable ? "yes" : "no (restart)") + " | " + cell(k.description) + " |\n";
-  };
-  for (const auto& k : kKeys) row(std::string(k.path), k);
-  for (const auto& k : kProjectionKeys) row("projections[]." + std::string(k.path), k);
-  for (const auto& k : kSnapshotterKeys) row("snapshotters[]." + std::string(k.path), k);
+  });
   return out;
+}
+
+std::vector<std::string> restart_only_changes(const Config& running, const Config& next) {
+  std::vector<std::string> out;
+  for (const auto& k : kKeys) {
+    if (!k.reloadable && !k.same(running, next)) out.emplace_back(k.path);
+  }
+  return out;
+}
+
+void apply_reloadable(Config& running, const Config& next) {
+  for (const auto& k : kKeys) {
+    if (k.reloadable) k.copy(running, next);
+  }
+}
+
+std::string schema_json() {
+  boost::json::array keys;
+  for_each_key([&](const std::string& path, const auto& k) {
+    keys.push_back(boost::json::object{{"key", path},
+                                       {"type", std::string(k.type)},
+                                       {"default", std::string(k.default_value)},
+                                       {"reloadable", k.reloadable},
+                                       {"description", std::string(k.description)}});
+  });
+  return boost::json::serialize(boost::json::object{{"keys", std::move(keys)}}) + "\n";
 }
 
 }  // namespace rillflow::config

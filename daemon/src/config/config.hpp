@@ -14,47 +14,52 @@
 
 namespace rillflow::config {
 
+// The defaults of every key live in the key table (config.cpp) and nowhere else: parse() starts
+// from them (parse("") is the default config). A struct built here without parse() holds empty
+// values, not defaults.
+
 struct DatabaseConfig {
-  std::string url_env = "DATABASE_URL";
+  std::string url_env;
   std::string url_file;
-  bool require_url = false;
-  std::int64_t max_connections = 10;
-  std::string prepared_statements = "auto";  ///< auto | on | off (PreparedStatements)
-  std::string listen_url_env;                ///< direct (unpooled) URL for LISTEN, by variable
-  std::string listen_url_file;               ///< ... or by file
+  bool require_url{};
+  std::int64_t max_connections{};
+  std::string prepared_statements;  ///< auto | on | off (PreparedStatements)
+  std::string listen_url_env;       ///< direct (unpooled) URL for LISTEN, by variable
+  std::string listen_url_file;      ///< ... or by file
 };
 
 struct HttpConfig {
-  std::string bind = "0.0.0.0";
-  std::int64_t port = 8080;
+  std::string bind;
+  std::int64_t port{};
 };
 
 struct LoggingConfig {
-  std::string level = "info";
-  std::string format = "text";
+  std::string level;
+  std::string format;
 };
 
 struct DaemonConfig {
-  std::int64_t drain_deadline_ms = 30000;
-  std::int64_t lease_ttl_ms = 30000;
-  std::int64_t poll_interval_ms = 1000;
-  bool notify = true;
-  std::string notify_channel = "rillflow_events";
+  std::int64_t drain_deadline_ms{};
+  std::int64_t lease_ttl_ms{};
+  std::int64_t poll_interval_ms{};
+  bool notify{};
+  std::string notify_channel;
 };
 
 struct RetryConfig {
-  std::int64_t max_attempts = 5;
-  std::int64_t base_delay_ms = 1000;
-  std::int64_t max_delay_ms = 300000;
+  std::int64_t max_attempts{};
+  std::int64_t base_delay_ms{};
+  std::int64_t max_delay_ms{};
+  bool operator==(const RetryConfig&) const = default;
 };
 
 struct ProjectionConfig {
   std::string name;
   std::string plugin;
   std::vector<std::string> event_types;
-  std::int64_t batch_size = 500;
+  std::int64_t batch_size{};
   RetryConfig retry;
-  std::string on_failure = "dead_letter";
+  std::string on_failure;
   Json settings = boost::json::object();
 
   /// The runtime's options for this projection.
@@ -66,9 +71,9 @@ struct ProjectionConfig {
 struct SnapshotterEntry {
   std::string name;
   std::string plugin;
-  std::int64_t threshold = 200;
-  std::int64_t batch = 200;
-  std::int64_t interval_ms = 10000;
+  std::int64_t threshold{};
+  std::int64_t batch{};
+  std::int64_t interval_ms{};
   std::string stream_prefix;
   Json settings = boost::json::object();
 
@@ -79,7 +84,7 @@ struct SnapshotterEntry {
 
 struct Config {
   DatabaseConfig database;
-  std::string schema = "public";
+  std::string schema;
   HttpConfig http;
   LoggingConfig logging;
   DaemonConfig daemon;
@@ -105,6 +110,14 @@ std::optional<std::string> resolve_listen_url(const DatabaseConfig& db);
 
 /// The reference table (Markdown) of every key: key, type, default, reloadable, meaning.
 std::string reference_markdown();
+/// The restart-only keys (reloadable = no in the key table) whose value differs between the
+/// running config and a reloaded one, by path ("database.require_url", ...).
+std::vector<std::string> restart_only_changes(const Config& running, const Config& next);
+/// Copies every reloadable key (per the key table) of `next` into `running`.
+void apply_reloadable(Config& running, const Config& next);
+/// The key table as JSON (rillflowd --print-config-schema): {"keys": [{"key", "type",
+/// "default", "reloadable", "description"}...]}, in table order.
+std::string schema_json();
 /// Every key path, e.g. "daemon.lease_ttl_ms", "projections[].retry.max_attempts".
 std::vector<std::string> key_paths();
 

@@ -13,7 +13,7 @@ Response json(unsigned status, const Json& body) {
 
 }  // namespace
 
-std::string status_json(const app::StatusSnapshot& s) {
+std::string status_json(const status::StatusSnapshot& s) {
   boost::json::array workers;
   for (const auto& w : s.workers) {
     // The stored state (lease, pause, retries), then what this process knows: its own role and
@@ -37,7 +37,7 @@ std::string status_json(const app::StatusSnapshot& s) {
     }
     workers.push_back(std::move(o));
   }
-  const auto reason = app::unready_reason(s);
+  const auto reason = status::unready_reason(s);
   return boost::json::serialize(boost::json::object{
              {"version", s.version},
              {"owner", s.owner},
@@ -56,18 +56,19 @@ std::string status_json(const app::StatusSnapshot& s) {
          "\n";
 }
 
-Response route(std::string_view method, std::string_view target, const app::StatusSnapshot& status,
+Response route(std::string_view method, std::string_view target,
+               const status::StatusSnapshot& status,
                const std::function<std::string()>& metrics_text) {
   const auto path = target.substr(0, target.find('?'));
-  const bool known =
-      path == "/health/live" || path == "/health/ready" || path == "/metrics" || path == "/status";
+  const bool known = path == "/health" || path == "/health/live" || path == "/health/ready" ||
+                     path == "/metrics" || path == "/status";
   if (!known)
     return json(404, boost::json::object{{"error", "not found"}, {"path", std::string(path)}});
   if (method != "GET" && method != "HEAD")
     return json(405, boost::json::object{{"error", "method not allowed"}});
   if (path == "/health/live") return json(200, boost::json::object{{"status", "live"}});
-  if (path == "/health/ready") {
-    const auto reason = app::unready_reason(status);
+  if (path == "/health/ready" || path == "/health") {  // /health: the seed's name for readiness
+    const auto reason = status::unready_reason(status);
     if (reason.empty()) return json(200, boost::json::object{{"status", "ready"}});
     return json(503, boost::json::object{{"status", "unready"}, {"reason", reason}});
   }

@@ -1,7 +1,7 @@
 #pragma once
 // HTTP routing as a pure function: request line in, response out, no sockets (unit-tested).
 
-#include "app/status.hpp"
+#include "status/status.hpp"
 
 #include <functional>
 #include <string>
@@ -17,10 +17,11 @@ struct Response {
 
 /// GET /health/live, /health/ready, /metrics, /status. `metrics_text` renders the Prometheus
 /// exposition (called only for /metrics).
-Response route(std::string_view method, std::string_view target, const app::StatusSnapshot& status,
+Response route(std::string_view method, std::string_view target,
+               const status::StatusSnapshot& status,
                const std::function<std::string()>& metrics_text);
 
 /// The /status document.
-std::string status_json(const app::StatusSnapshot& status);
+std::string status_json(const status::StatusSnapshot& status);
 
 }  // namespace rillflow::http

@@ -90,7 +90,7 @@ ProjectionSeries& DaemonMetrics::projection(const std::string& name) {
   return it->second;
 }
 
-void DaemonMetrics::observe(const app::StatusSnapshot& status, std::size_t pool_connections) {
+void DaemonMetrics::observe(const status::StatusSnapshot& status, std::size_t pool_connections) {
   for (const auto& w : status.workers) {
     auto& s = projection(w.name);
     s.lag_events->Set(static_cast<double>(w.metrics.lag_events));
@@ -101,7 +101,7 @@ void DaemonMetrics::observe(const app::StatusSnapshot& status, std::size_t pool_
     s.paused->Set(w.status && w.status->paused ? 1 : 0);
   }
   pool_open_->Set(static_cast<double>(pool_connections));
-  ready_->Set(app::unready_reason(status).empty() ? 1 : 0);
+  ready_->Set(status::unready_reason(status).empty() ? 1 : 0);
 }
 
 std::string DaemonMetrics::render() {

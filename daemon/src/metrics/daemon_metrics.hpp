@@ -2,7 +2,7 @@
 // rillflowd's Prometheus metrics: families built once, held by reference; the hot path only
 // increments. Served as text by the HTTP server.
 
-#include "app/status.hpp"
+#include "status/status.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -38,7 +38,7 @@ class DaemonMetrics {
   ProjectionSeries& projection(const std::string& name);
   void wakeup(bool from_notify) { (from_notify ? wakeups_notify_ : wakeups_poll_)->Increment(); }
   /// Updates the gauges that come from the status refresh.
-  void observe(const app::StatusSnapshot& status, std::size_t pool_connections);
+  void observe(const status::StatusSnapshot& status, std::size_t pool_connections);
   /// The exposition text (process figures read now).
   std::string render();
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace rillflow::app {
+namespace rillflow::status {
 
 struct WorkerView {
   std::string kind = "projection";
@@ -48,4 +48,4 @@ std::string classify_db_failure(const std::exception& e);
 /// Why the daemon is not ready (empty when it is): /health/ready, /status and rillflow_ready.
 std::string unready_reason(const StatusSnapshot& status);
 
-}  // namespace rillflow::app
+}  // namespace rillflow::status

@@ -1,13 +1,14 @@
-#include "projection/worker.hpp"
+#include "runtime/scheduler.hpp"
 
 #include <boost/asio/post.hpp>
 
-namespace rillflow::projection {
+namespace rillflow::runtime {
 
 namespace asio = boost::asio;
 
 void Scheduler::set_workers(std::vector<std::shared_ptr<Worker>> workers) {
   entries_.clear();
+  workers_ = workers;
   for (auto& w : workers) {
     auto e = std::make_shared<Entry>();
     e->worker = std::move(w);
@@ -15,15 +16,24 @@ void Scheduler::set_workers(std::vector<std::shared_ptr<Worker>> workers) {
   }
 }
 
-void Scheduler::wake_all() {
+void Scheduler::wake(const UnitKey& key) {
   if (stop_) return;
   for (const auto& e : entries_) {
-    if (e->running) {
-      e->pending = true;
-    } else {
-      start(e);
-    }
+    if (e->worker->key() == key) wake(e);
   }
+}
+
+void Scheduler::wake(const std::shared_ptr<Entry>& entry) {
+  if (entry->running) {
+    entry->pending = true;
+  } else {
+    start(entry);
+  }
+}
+
+void Scheduler::wake_all() {
+  if (stop_) return;
+  for (const auto& e : entries_) wake(e);
 }
 
 void Scheduler::start(const std::shared_ptr<Entry>& entry) {
@@ -89,4 +99,4 @@ std::vector<std::pair<std::string, double>> Scheduler::running() const {
   return out;
 }
 
-}  // namespace rillflow::projection
+}  // namespace rillflow::runtime

@@ -1,10 +1,10 @@
-#include "projection/projection_worker.hpp"
+#include "projections/projection_worker.hpp"
 
 #include <rillflow/error.hpp>
 
 #include <spdlog/spdlog.h>
 
-namespace rillflow::projection {
+namespace rillflow::projections {
 
 namespace {
 constexpr int kBatchesPerSlice = 8;  // then yield to the scheduler (fairness, drain checks)
@@ -12,14 +12,14 @@ constexpr int kBatchesPerSlice = 8;  // then yield to the scheduler (fairness, d
 
 ProjectionWorker::ProjectionWorker(std::shared_ptr<ProjectionDaemon> daemon, std::string name,
                                    metrics::DaemonMetrics& metrics)
-    : daemon_(std::move(daemon)), name_(std::move(name)), series_(metrics.projection(name_)) {}
+    : Worker({kKind, name}), daemon_(std::move(daemon)), series_(metrics.projection(name)) {}
 
 bool ProjectionWorker::run_slice(const std::atomic<bool>& stop) {
-  if (!assigned_) {
+  if (!assigned()) {
     try {
-      daemon_->release_lease(name_);  // a no-op unless it was ours
+      daemon_->release_lease(name());  // a no-op unless it was ours
     } catch (const std::exception& e) {
-      spdlog::debug("projection {}: releasing the lease failed: {}", name_, e.what());
+      spdlog::debug("projection {}: releasing the lease failed: {}", name(), e.what());
     }
     std::lock_guard lock(mutex_);
     last_outcome_ = "assigned_elsewhere";
@@ -29,7 +29,7 @@ bool ProjectionWorker::run_slice(const std::atomic<bool>& stop) {
     TickResult r;
     const auto started = std::chrono::steady_clock::now();
     try {
-      r = daemon_->tick_once(name_);
+      r = daemon_->tick_once(name());
     } catch (const std::exception& e) {
       // A database outage or a failing prepare hook: logged (at most every 10 s), retried at the
       // next wakeup. The checkpoint and the lease are intact.
@@ -37,7 +37,7 @@ bool ProjectionWorker::run_slice(const std::atomic<bool>& stop) {
       std::lock_guard lock(mutex_);
       last_outcome_ = "error";
       if (now - last_error_log_ > std::chrono::seconds(10)) {
-        spdlog::warn("projection {}: {}", name_, e.what());
+        spdlog::warn("projection {}: {}", name(), e.what());
         last_error_log_ = now;
       }
       return false;
@@ -50,7 +50,8 @@ bool ProjectionWorker::run_slice(const std::atomic<bool>& stop) {
     }
     if (r.failed > 0) {
       series_.retries->Increment(static_cast<double>(r.failed));
-      spdlog::warn("projection {}: {} event(s) failed ({})", name_, r.failed, to_string(r.outcome));
+      spdlog::warn("projection {}: {} event(s) failed ({})", name(), r.failed,
+                   to_string(r.outcome));
     }
     if (r.outcome != TickOutcome::kProcessed) return false;
     series_.processed->Increment(static_cast<double>(r.processed));
@@ -59,9 +60,17 @@ bool ProjectionWorker::run_slice(const std::atomic<bool>& stop) {
   return !stop;  // more may be waiting
 }
 
+void ProjectionWorker::describe(status::WorkerView& view) const {
+  view.kind = kKind;
+  view.name = name();
+  view.status = daemon_->status(name());
+  view.metrics = daemon_->metrics(name());
+  view.owned = view.status && view.status->lease_owner == daemon_->owner_id();
+}
+
 std::string ProjectionWorker::last_outcome() const {
   std::lock_guard lock(mutex_);
   return last_outcome_;
 }
 
-}  // namespace rillflow::projection
+}  // namespace rillflow::projections

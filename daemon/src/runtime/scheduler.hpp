@@ -1,8 +1,9 @@
 #pragma once
-// Leased workers and their scheduling. A Worker does one slice of database work at a time on
+// When workers run. A Worker (runtime/worker.hpp) does one slice of database work at a time on
 // the thread pool; the Scheduler (on the loop thread) decides when, so wakeups coalesce and a
-// worker never runs twice at once. Projection workers are one kind; subscription and
-// snapshotter workers plug in the same way.
+// worker never runs twice at once. It does not know worker kinds.
+
+#include "runtime/worker.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -14,17 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace rillflow::projection {
-
-class Worker {
- public:
-  virtual ~Worker() = default;
-  virtual const std::string& name() const = 0;
-  virtual const char* kind() const = 0;
-  /// Runs a bounded amount of work (a few batches). Returns true when more work is waiting.
-  /// Must not throw; checks `stop` between batches.
-  virtual bool run_slice(const std::atomic<bool>& stop) = 0;
-};
+namespace rillflow::runtime {
 
 class Scheduler {
  public:
@@ -35,6 +26,9 @@ class Scheduler {
   void set_workers(std::vector<std::shared_ptr<Worker>> workers);
   /// Wakes every worker: runs it now, or again right after its current slice (loop thread).
   void wake_all();
+  /// Wakes the one worker of `key` (no-op when there is none).
+  void wake(const UnitKey& key);
+  const std::vector<std::shared_ptr<Worker>>& workers() const { return workers_; }
   /// Stops starting slices; `on_idle` runs on the loop thread once none is running.
   void drain(std::function<void()> on_idle);
   /// Starts slices again after a drain.
@@ -55,12 +49,14 @@ class Scheduler {
   };
   void start(const std::shared_ptr<Entry>& entry);
   void finished(const std::shared_ptr<Entry>& entry, bool more);
+  void wake(const std::shared_ptr<Entry>& entry);
 
   boost::asio::io_context& loop_;
   boost::asio::thread_pool& pool_;
   std::vector<std::shared_ptr<Entry>> entries_;
+  std::vector<std::shared_ptr<Worker>> workers_;
   std::atomic<bool> stop_{false};
   std::function<void()> on_idle_;
 };
 
-}  // namespace rillflow::projection
+}  // namespace rillflow::runtime

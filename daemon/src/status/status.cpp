@@ -1,10 +1,10 @@
-#include "app/status.hpp"
+#include "status/status.hpp"
 
 #include <rillflow/error.hpp>
 
 #include <chrono>
 
-namespace rillflow::app {
+namespace rillflow::status {
 
 std::string classify_db_failure(const std::exception& e) {
   const auto* error = dynamic_cast<const Error*>(&e);
@@ -45,4 +45,4 @@ std::string unready_reason(const StatusSnapshot& s) {
   return {};
 }
 
-}  // namespace rillflow::app
+}  // namespace rillflow::status

@@ -1,0 +1,27 @@
+#pragma once
+// Units of work and how the live runtimes split them. Public so that rillflowd's membership
+// service (and any embedding program) uses the same split as the core runtime: there is one
+// algorithm, core's runtime::Membership::assign.
+
+#include <compare>
+#include <string>
+#include <vector>
+
+namespace rillflow::runtime {
+
+/// A unit of work: one named thing a runtime leases, checkpoints and retries, of some kind.
+struct UnitKey {
+  std::string kind;  ///< e.g. "projection"
+  std::string name;  ///< unique within the kind, 1 to 200 characters
+
+  bool operator==(const UnitKey&) const = default;
+  auto operator<=>(const UnitKey&) const = default;
+};
+
+/// The units `self` runs when the runtimes `live` share `units`: sorted by (kind, name), the
+/// i-th goes to the (i mod n)-th live runtime by owner id. When `self` is not in `live` (or
+/// `live` is empty) every unit is returned. Pure and thread-safe.
+std::vector<UnitKey> assign_units(std::vector<UnitKey> units, std::vector<std::string> live,
+                                  const std::string& self);
+
+}  // namespace rillflow::runtime

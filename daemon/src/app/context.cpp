@@ -1,0 +1,50 @@
+#include "app/context.hpp"
+
+#include "projections/projection_worker.hpp"
+
+#include <algorithm>
+
+namespace rillflow::app {
+
+std::vector<LoadedProjection> load_registry(const config::Config& cfg) {
+  std::vector<LoadedProjection> out;
+  for (const auto& p : cfg.projections)
+    out.push_back({p, plugin::load_projection_plugin(p.plugin, p.settings)});
+  return out;
+}
+
+namespace {
+// The thread pool is sized at start: one thread per configured projection, plus three for the
+// services (connect, membership, status) and the listener's reconnects.
+std::size_t pool_threads(const config::Config& cfg) {
+  return std::min<std::size_t>(64, cfg.projections.size() + 3);
+}
+}  // namespace
+
+Context::Context(config::Config config, std::string path)
+    : cfg(std::move(config)),
+      config_path(std::move(path)),
+      pool(pool_threads(cfg)),
+      metrics(rillflow::version()),
+      scheduler(loop, pool),
+      owner(ProjectionDaemon::new_owner_id()) {
+  snapshot.owner = owner;
+  snapshot.version = rillflow::version();
+}
+
+void Context::build_workers() {
+  auto builder = ProjectionDaemon::builder(*store)
+                     .owner_id(owner)
+                     .lease_ttl(std::chrono::milliseconds(cfg.daemon.lease_ttl_ms))
+                     .heartbeat_interval(kHeartbeatInterval);
+  for (const auto& p : registry)
+    builder.register_projection(p.config.name, p.handler, p.config.options());
+  daemon = std::make_shared<ProjectionDaemon>(builder.build());
+  std::vector<std::shared_ptr<runtime::Worker>> workers;
+  for (const auto& p : registry)
+    workers.push_back(
+        std::make_shared<projections::ProjectionWorker>(daemon, p.config.name, metrics));
+  scheduler.set_workers(std::move(workers));
+}
+
+}  // namespace rillflow::app
