@@ -131,6 +131,15 @@ std::string expectation(const std::vector<std::string>& w, const std::string& do
         {"metrics", "my_projection: position"}};
     if (const auto it = by_sub.find(sub); it != by_sub.end()) return it->second;
   }
+  if (cmd == "subscriptions") {
+    static const std::map<std::string, std::string> by_sub{
+        {"create", "created subscription s1"},
+        {"tail", "acked "},
+        {"groups", "orders group workers-a: last_seq"},
+        {"group-status", "orders group workers-a: last_seq"},
+        {"set-group-max-in-flight", "max_in_flight of orders group workers-a"}};
+    if (const auto it = by_sub.find(sub); it != by_sub.end()) return it->second;
+  }
   FAIL("no expectation for the seed line's command: " << cmd << " " << sub
                                                       << " (add one with the feature)");
   return "";
@@ -155,6 +164,12 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
     for (int i = 0; i < 3; ++i) {
       store.events().append_stream(new_uuid(), Expected::any(), {Event("Counted", i)});
     }
+    for (int i = 0; i < 2; ++i) {
+      store.events().append_stream(new_uuid(), Expected::any(), {Event("Ping", i)});
+    }
+    SubscriptionOptions group;
+    group.group = "workers-a";
+    store.subscriptions().create("orders", {}, group);
   }
   const auto doc_id = new_uuid();
   Store::builder(url).schema("public").build().docs().put(

@@ -23,5 +23,7 @@
 #include <rillflow/redact.hpp>
 #include <rillflow/schema/schema_manager.hpp>
 #include <rillflow/store.hpp>
+#include <rillflow/subscriptions.hpp>
+#include <rillflow/subscriptions/subscriptions.hpp>
 #include <rillflow/uuid.hpp>
 #include <rillflow/version.hpp>

@@ -68,5 +68,6 @@ void add_projection_commands(CLI::App& app, Context& ctx);
 void add_config_commands(CLI::App& app, Context& ctx);
 void add_dev_commands(CLI::App& app, Context& ctx);
 void add_doc_commands(CLI::App& app, Context& ctx);
+void add_subscription_commands(CLI::App& app, Context& ctx);
 
 }  // namespace rillflow::cli
