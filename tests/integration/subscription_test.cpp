@@ -301,7 +301,8 @@ TEST_CASE("subscription_admin_pause_resume_reset_and_unknown_names") {
 TEST_CASE("subscription_refuses_hostile_subscription_and_group_names") {
   TestSchema db;
   auto subs = db.store().subscriptions();
-  for (const std::string bad : {"", "a b", "x'; drop table events; --", "../etc", "a/b", "_x",
+  for (const std::string& bad :
+       std::vector<std::string>{"", "a b", "x'; drop table events; --", "../etc", "a/b", "_x",
                                 std::string(64, 'a'), "caf\xc3\xa9", "tab\there", "\"q\""}) {
     CAPTURE(bad);
     CHECK_THROWS_AS(subs.create(bad, {}), Error);

@@ -190,7 +190,8 @@ create table {schema}.subscription_cursors (
   grp text not null,
   from_tick bigint not null,
   to_tick bigint not null,
-  after_seq bigint not null
+  after_seq bigint not null,
+  last_seq bigint not null default 0
 );
 create table {schema}.subscription_deliveries (
   unit text not null,

@@ -48,6 +48,12 @@ std::string live_clause(const std::string& s, const std::string& g) {
   return out;
 }
 
+std::int64_t max_seq(const std::vector<EventEnvelope>& events) {
+  std::int64_t out = 0;
+  for (const auto& e : events) out = std::max(out, e.global_seq);
+  return out;
+}
+
 class WakeFlag final : public pqxx::notification_receiver {
  public:
   WakeFlag(pqxx::connection_base& c, const std::string& channel)
@@ -474,6 +480,7 @@ std::size_t Subscriber::fetch_ungrouped(std::size_t index) {
       prev = pos;
     }
     u.cursor = batch.next;
+    for (const auto& e : batch.events) u.read_max = std::max(u.read_max, e.global_seq);
     txn.commit();
     return read + batch.events.size();
   });
@@ -549,7 +556,7 @@ std::size_t Subscriber::fetch_group(std::size_t index) {
                                 sql(R"sql(
 with c as (select d.global_seq from {schema}.subscription_deliveries d
            where d.unit = $1 and not d.acked and d.member <> $2 and (d.member = '' or not )sql" +
-                                    live + R"sql())
+                                    live + R"sql()
            order by d.pos_from, d.pos_after limit $5 for update skip locked)
 update {schema}.subscription_deliveries d set member = $2, deliveries = d.deliveries + 1,
   delivered_at = now()
@@ -630,13 +637,15 @@ on conflict (unit, global_seq) do nothing
                  bigint_array(ba));
       }
       db::exec(txn, conn, sql(R"sql(
-insert into {schema}.subscription_cursors (unit, subscription, grp, from_tick, to_tick, after_seq)
-values ($1, $2, $3, $4, $5, $6)
+insert into {schema}.subscription_cursors
+  (unit, subscription, grp, from_tick, to_tick, after_seq, last_seq)
+values ($1, $2, $3, $4, $5, $6, $7)
 on conflict (unit) do update set from_tick = excluded.from_tick, to_tick = excluded.to_tick,
-  after_seq = excluded.after_seq
+  after_seq = excluded.after_seq,
+  last_seq = greatest(subscription_cursors.last_seq, excluded.last_seq)
 )sql"),
                u.key.name, name_, group_, batch.next.from_tick, batch.next.to_tick,
-               batch.next.after_seq);
+               batch.next.after_seq, max_seq(batch.events));
       settle(txn, conn, u);
       read += batch.events.size();
     }
@@ -654,6 +663,7 @@ void Subscriber::settle(pqxx::transaction_base& txn, db::Connection& conn, Unit&
                                 "order by pos_from, pos_after limit 1"),
                             u.key.name);
   FeedPosition ckpt;
+  std::int64_t last = 0;
   if (!low.empty()) {
     ckpt = {low[0][2].as<std::int64_t>(), low[0][3].as<std::int64_t>(),
             low[0][4].as<std::int64_t>()};
@@ -663,16 +673,17 @@ void Subscriber::settle(pqxx::transaction_base& txn, db::Connection& conn, Unit&
              u.key.name, low[0][0].as<std::int64_t>(), low[0][1].as<std::int64_t>());
   } else {
     const auto c = db::exec(txn, conn,
-                            sql("select from_tick, to_tick, after_seq from "
+                            sql("select from_tick, to_tick, after_seq, last_seq from "
                                 "{schema}.subscription_cursors where unit = $1"),
                             u.key.name);
     if (c.empty()) return;
     ckpt = {c[0][0].as<std::int64_t>(), c[0][1].as<std::int64_t>(), c[0][2].as<std::int64_t>()};
+    last = c[0][3].as<std::int64_t>();
     db::exec(txn, conn,
              sql("delete from {schema}.subscription_deliveries where unit = $1 and acked"),
              u.key.name);
   }
-  checkpoints_.advance(txn, conn, u.key, ckpt, ckpt.after_seq);
+  checkpoints_.advance(txn, conn, u.key, ckpt, std::max(last, ckpt.after_seq));
 }
 
 // ---- acknowledgements ----
@@ -804,7 +815,11 @@ void Subscriber::flush_ungrouped(Unit& u) {
       }
     }
     bool passed_rows = false;
-    for (std::size_t i = 0; i < first; ++i) passed_rows = passed_rows || u.pending[i].persisted;
+    std::int64_t last = first == u.pending.size() ? u.read_max : ckpt.after_seq;
+    for (std::size_t i = 0; i < first; ++i) {
+      passed_rows = passed_rows || u.pending[i].persisted;
+      last = std::max(last, u.pending[i].seq);
+    }
     std::vector<Pending*> store;
     for (std::size_t i = first; i < u.pending.size(); ++i) {
       if (u.pending[i].acked && !u.pending[i].persisted) store.push_back(&u.pending[i]);
@@ -813,7 +828,7 @@ void Subscriber::flush_ungrouped(Unit& u) {
     try {
       checkpoints_.write(
           txn, conn, u.key, member_, *u.epoch, opt_.lease_ttl, std::chrono::system_clock::now(),
-          runtime::CheckpointWrite{ckpt, ckpt.after_seq, 0, std::nullopt, std::nullopt, false});
+          runtime::CheckpointWrite{ckpt, last, 0, std::nullopt, std::nullopt, false});
     } catch (const LeaseLost&) {
       txn.abort();
       forget_ungrouped(static_cast<std::size_t>(&u - units_.data()));

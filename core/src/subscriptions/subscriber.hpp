@@ -69,6 +69,7 @@ class Subscriber {
     bool requeued = false;
     // Ungrouped: the in-flight window.
     FeedPosition checkpoint, cursor;
+    std::int64_t read_max = 0;  ///< the highest global_seq read so far
     std::deque<Pending> pending;
     std::set<std::int64_t> skip;      ///< acked beyond the checkpoint (stored), not yet read
     std::set<std::int64_t> txn_acks;  ///< acked through ack_in, not yet seen committed

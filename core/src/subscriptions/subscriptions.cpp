@@ -355,6 +355,14 @@ order by name
         if (p.partition < g.partitions) s.partition_owners.push_back(p);
       }
     }
+    for (int p = 0; p < g.partitions; ++p) {  // partitions no member has started yet
+      if (std::none_of(s.partition_owners.begin(), s.partition_owners.end(),
+                       [&](const GroupPartition& o) { return o.partition == p; })) {
+        GroupPartition missing;
+        missing.partition = p;
+        s.partition_owners.push_back(missing);
+      }
+    }
     std::sort(s.partition_owners.begin(), s.partition_owners.end(),
               [](const auto& a, const auto& b) { return a.partition < b.partition; });
     const auto def = subscriptions::load_definition(txn, conn, *state, name);
