@@ -382,7 +382,7 @@ TEST_CASE("cli_subscriptions_create_tail_groups_and_refuse_unknown_names") {
   CHECK(parse_json(r.output).at("groups").as_array().size() == 1);
 
   // Unknown names: exit 1 naming them, nothing written.
-  for (const std::vector<std::string> args :
+  for (const std::vector<std::string>& args :
        {std::vector<std::string>{"subscriptions", "tail", "nope"},
         {"subscriptions", "get", "nope"},
         {"subscriptions", "pause", "nope"},

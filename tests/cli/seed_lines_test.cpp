@@ -224,7 +224,8 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
               .as<int>() == 1);
     CHECK(check.exec("select count(*) from public.projection_dlq where id = 123")[0][0].as<int>() ==
           0);
-    CHECK(check.exec("select count(*) from public.my_projection_rows")[0][0].as<int>() == 3);
+    CHECK(check.exec("select count(*) from public.my_projection_rows")[0][0].as<int>() ==
+          5);  // 3 Counted + 2 Ping
     CHECK_FALSE(
         check.exec("select paused from public.projections where name = 'my_projection'")[0][0]
             .as<bool>());
