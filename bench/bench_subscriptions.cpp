@@ -135,7 +135,7 @@ double group_run(rillflow::Store& store, const std::string& name, int members, s
   rillflow::SubscriptionOptions o;
   o.group = "workers";
   o.partitions = 8;
-  o.batch_size = 10;
+  o.batch_size = 20;
   o.lease_ttl = 900ms;
   o.poll_interval = 50ms;
   subs.create(name, {}, o);

@@ -48,12 +48,6 @@ std::string live_clause(const std::string& s, const std::string& g) {
   return out;
 }
 
-std::int64_t max_seq(const std::vector<EventEnvelope>& events) {
-  std::int64_t out = 0;
-  for (const auto& e : events) out = std::max(out, e.global_seq);
-  return out;
-}
-
 class WakeFlag final : public pqxx::notification_receiver {
  public:
   WakeFlag(pqxx::connection_base& c, const std::string& channel)
@@ -139,7 +133,10 @@ std::optional<EventEnvelope> Subscriber::take(std::chrono::milliseconds timeout,
       return std::move(r.event);
     }
     maintain();
-    flush();
+    if (std::chrono::steady_clock::now() - last_flush_ >= opt_.auto_ack_interval) {
+      flush();
+      last_flush_ = std::chrono::steady_clock::now();
+    }
     std::size_t read = 0;
     if (!gone_) {
       for (std::size_t i = 0; i < units_.size(); ++i) {
@@ -147,6 +144,8 @@ std::optional<EventEnvelope> Subscriber::take(std::chrono::milliseconds timeout,
       }
     }
     if (read > 0 || !ready_.empty()) continue;
+    flush();  // nothing to hand out: what is acknowledged is written before waiting
+    last_flush_ = std::chrono::steady_clock::now();
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return std::nullopt;
     wait_for_news(std::min(opt_.poll_interval,
@@ -462,8 +461,8 @@ std::size_t Subscriber::fetch_ungrouped(std::size_t index) {
       }
       u.requeued = false;
     }
-    const auto batch = runtime::read_batch(txn, conn, *state_, u.cursor, opt_.batch_size,
-                                           [&] { return ticker_.newest(txn, conn); });
+    auto batch = runtime::read_batch(txn, conn, *state_, u.cursor, opt_.batch_size,
+                                     [&] { return ticker_.newest(txn, conn); });
     resolve_aliases(txn, conn, batch.events);
     FeedPosition prev = u.cursor;
     for (std::size_t i = 0; i < batch.events.size(); ++i) {
@@ -475,7 +474,7 @@ std::size_t Subscriber::fetch_ungrouped(std::size_t index) {
         u.pending.push_back(pe);
       } else if (def_.wants(e) && alias_ok(e)) {
         u.pending.push_back(pe);
-        ready_.push_back({e, index, std::nullopt});
+        ready_.push_back({std::move(batch.events[i]), index, std::nullopt});
       }
       prev = pos;
     }
@@ -597,14 +596,21 @@ returning d.global_seq
       cursor = {w[0][0].as<std::int64_t>(), w[0][1].as<std::int64_t>(), w[0][2].as<std::int64_t>()};
     }
     if (room > 0 && (cursor.to_tick != 0 || newest > cursor.from_tick)) {
-      const auto batch =
-          runtime::read_batch(txn, conn, *state_, cursor, static_cast<std::size_t>(room),
-                              [&] { return ticker_.newest(txn, conn); });
+      // A partition takes about 1/N of what it reads: it reads N times the room it has and
+      // stops (its cursor just after) at the event that fills the room.
+      const auto factor = static_cast<std::int64_t>(std::max(1, group_row_->partitions));
+      auto batch = runtime::read_batch(
+          txn, conn, *state_, cursor,
+          static_cast<std::size_t>(std::min<std::int64_t>(room * factor, 10000)),
+          [&] { return ticker_.newest(txn, conn); });
       resolve_aliases(txn, conn, batch.events);
       std::vector<std::int64_t> seq, pf, pt, pa, bf, bt, ba;
       FeedPosition prev = cursor;
+      FeedPosition next = batch.next;
+      std::int64_t read_seq = 0;
       for (std::size_t i = 0; i < batch.events.size(); ++i) {
-        const auto& e = batch.events[i];
+        auto& e = batch.events[i];
+        read_seq = std::max(read_seq, e.global_seq);
         const auto& pos = batch.positions[i];
         const auto b = before(prev, pos);
         prev = pos;
@@ -620,7 +626,11 @@ returning d.global_seq
         bf.push_back(b.from_tick);
         bt.push_back(b.to_tick);
         ba.push_back(b.after_seq);
-        ready_.push_back({e, index, std::nullopt});
+        ready_.push_back({std::move(e), index, std::nullopt});
+        if (static_cast<std::int64_t>(seq.size()) == room) {
+          next = pos;
+          break;
+        }
       }
       if (!seq.empty()) {
         using subscriptions::bigint_array;
@@ -644,8 +654,7 @@ on conflict (unit) do update set from_tick = excluded.from_tick, to_tick = exclu
   after_seq = excluded.after_seq,
   last_seq = greatest(subscription_cursors.last_seq, excluded.last_seq)
 )sql"),
-               u.key.name, name_, group_, batch.next.from_tick, batch.next.to_tick,
-               batch.next.after_seq, max_seq(batch.events));
+               u.key.name, name_, group_, next.from_tick, next.to_tick, next.after_seq, read_seq);
       settle(txn, conn, u);
       read += batch.events.size();
     }

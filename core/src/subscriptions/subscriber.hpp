@@ -132,6 +132,7 @@ class Subscriber {
   std::map<std::int64_t, Out> out_;
   std::optional<std::int64_t> last_auto_;
   std::chrono::steady_clock::time_point next_heartbeat_{};
+  std::chrono::steady_clock::time_point last_flush_{};
   std::map<Uuid, bool> alias_match_;
   std::unique_ptr<db::Connection> listen_conn_;
   std::unique_ptr<pqxx::notification_receiver> listener_;

@@ -91,6 +91,9 @@ struct SubscriptionOptions {
   std::size_t batch_size = 500;
   /// Lease of a unit (and member liveness): a dead member's work moves on after this.
   std::chrono::milliseconds lease_ttl{30000};
+  /// Automatic acknowledgements are written at most this often while events keep coming (and
+  /// always before waiting for news and on close): a crash redelivers at most this much work.
+  std::chrono::milliseconds auto_ack_interval{100};
   /// Polling fallback when no NOTIFY arrives.
   std::chrono::milliseconds poll_interval{500};
   /// run(): attempts per event before it is parked (kDeadLetter) or run() throws (kStop).
