@@ -344,3 +344,78 @@ TEST_CASE("cli_index_advisor_prints_ddl_that_runs_and_that_dsl_queries_use") {
   CHECK(contains(plan_of(tagged), index_of(gin.output)));
   CHECK(cli(db, {"docs", "index-advisor", "--field", "a..b"}).exit_code == 1);
 }
+
+TEST_CASE("cli_subscriptions_create_tail_groups_and_refuse_unknown_names") {
+  TestSchema db;
+  for (int i = 0; i < 3; ++i) {
+    db.store().events().append_stream(new_uuid(), Expected::any(), {Event("Ping", i)});
+  }
+  auto r = cli(db, {"subscriptions", "create", "s1", "--event-type", "Ping", "--start-from", "0",
+                    "--group", "workers-a", "--partitions", "2"});
+  REQUIRE(r.exit_code == 0);
+  r = cli(db, {"subscriptions", "tail", "s1", "--limit", "2", "--json"});
+  REQUIRE(r.exit_code == 0);
+  const auto tail = parse_json(r.output);  // exactly one JSON document
+  CHECK(tail.at("acked").as_int64() == 2);
+  CHECK(tail.at("events").as_array().size() == 2);
+  r = cli(db, {"subscriptions", "tail", "s1", "--limit", "10"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "acked 1 event(s) of s1"));  // acked ones are not printed again
+  r = cli(db, {"subscriptions", "tail", "s1", "--group", "workers-a", "--limit", "10"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "acked 3 event(s) of s1 (group workers-a)"));
+  r = cli(db, {"subscriptions", "set-group-max-in-flight", "s1", "--group", "workers-a", "--value",
+               "500", "--json"});
+  CHECK(r.exit_code == 0);
+  CHECK(parse_json(r.output).at("max_in_flight").as_int64() == 500);
+  r = cli(db, {"subscriptions", "group-status", "s1", "--group", "workers-a", "--json"});
+  REQUIRE(r.exit_code == 0);
+  const auto status = parse_json(r.output);
+  CHECK(status.at("max_in_flight").as_int64() == 500);
+  CHECK(status.at("partitions").as_int64() == 2);
+  CHECK(status.at("lag_events").as_int64() == 0);
+  r = cli(db, {"subscriptions", "set-group-max-in-flight", "s1", "--group", "workers-a"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "unset"));
+  r = cli(db, {"subscriptions", "list", "--json"});
+  CHECK(parse_json(r.output).as_array().size() == 1);
+  r = cli(db, {"subscriptions", "groups", "s1", "--json"});
+  CHECK(parse_json(r.output).at("groups").as_array().size() == 1);
+
+  // Unknown names: exit 1 naming them, nothing written.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"subscriptions", "tail", "nope"},
+        {"subscriptions", "get", "nope"},
+        {"subscriptions", "pause", "nope"},
+        {"subscriptions", "delete", "nope"},
+        {"subscriptions", "reset", "nope", "0"},
+        {"subscriptions", "groups", "nope"},
+        {"subscriptions", "parked-list", "nope"},
+        {"subscriptions", "group-status", "s1", "--group", "nope"},
+        {"subscriptions", "tail", "s1", "--group", "nope"},
+        {"subscriptions", "set-group-max-in-flight", "s1", "--group", "nope", "--value", "3"}}) {
+    CAPTURE(args.back());
+    r = cli(db, args);
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.output, "nope"));
+  }
+  r = cli(db, {"subscriptions", "parked-requeue", "s1", "--id", "42"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "parked event 42"));
+  r = cli(db, {"subscriptions", "create", "bad name"});
+  CHECK(r.exit_code != 0);
+  CHECK(contains(r.output, "bad name"));
+  auto conn = db.raw();
+  CHECK(pqxx::nontransaction(conn)
+            .exec("select count(*) from \"" + db.name() +
+                  "\".subscription_members where member "
+                  "like '%nope%' or grp = 'nope'")[0][0]
+            .as<int>() == 0);
+  CHECK(pqxx::nontransaction(conn)
+            .exec("select count(*) from \"" + db.name() + "\".subscriptions")[0][0]
+            .as<int>() == 1);
+  r = cli(db, {"subscriptions", "delete", "s1"});
+  CHECK(r.exit_code == 0);
+  r = cli(db, {"subscriptions", "list"});
+  CHECK(contains(r.output, "no subscriptions yet"));
+}

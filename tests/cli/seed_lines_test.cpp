@@ -136,6 +136,15 @@ std::string expectation(const std::vector<std::string>& w, const std::string& do
         {"run-loop", "serving HTTP on"}};
     if (const auto it = by_sub.find(sub); it != by_sub.end()) return it->second;
   }
+  if (cmd == "subscriptions") {
+    static const std::map<std::string, std::string> by_sub{
+        {"create", "created subscription s1"},
+        {"tail", "acked "},
+        {"groups", "orders group workers-a: last_seq"},
+        {"group-status", "orders group workers-a: last_seq"},
+        {"set-group-max-in-flight", "max_in_flight of orders group workers-a"}};
+    if (const auto it = by_sub.find(sub); it != by_sub.end()) return it->second;
+  }
   FAIL("no expectation for the seed line's command: " << cmd << " " << sub
                                                       << " (add one with the feature)");
   return "";
@@ -164,6 +173,12 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
     std::vector<Event> order{Event("OrderPlaced", parse_json(R"({"total": 5})"))};
     for (int i = 1; i < 250; ++i) order.emplace_back("OrderPaid", parse_json(R"({"amount": 1})"));
     store.events().append_stream(store.resolve_stream_alias("orders:1"), Expected::any(), order);
+    for (int i = 0; i < 2; ++i) {
+      store.events().append_stream(new_uuid(), Expected::any(), {Event("Ping", i)});
+    }
+    SubscriptionOptions group;
+    group.group = "workers-a";
+    store.subscriptions().create("orders", {}, group);
   }
   const auto doc_id = new_uuid();
   Store::builder(url).schema("public").build().docs().put(

@@ -26,5 +26,7 @@
 #include <rillflow/snapshots/snapshot_folder.hpp>
 #include <rillflow/snapshots/snapshotter.hpp>
 #include <rillflow/store.hpp>
+#include <rillflow/subscriptions.hpp>
+#include <rillflow/subscriptions/subscriptions.hpp>
 #include <rillflow/uuid.hpp>
 #include <rillflow/version.hpp>

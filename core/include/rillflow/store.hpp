@@ -17,6 +17,8 @@
 
 namespace rillflow {
 
+class Subscriptions;
+
 /// Whether statements are prepared once per connection under a name and reused.
 ///
 /// Named prepared statements are session state: a transaction-pooling PgBouncer, RDS Proxy or
@@ -71,6 +73,8 @@ class Store {
   /// A unit of work (identity map, staged documents, events and aggregate commits, one
   /// transaction at save_changes). See docs/session.hpp.
   DocumentSession session() const;
+  /// Subscriptions and consumer groups (include rillflow/subscriptions.hpp).
+  Subscriptions subscriptions() const;
 
   /// The stream id for a human-friendly alias such as "orders:42", created on first use.
   /// Race-safe: concurrent first calls get the same id.

@@ -32,12 +32,28 @@ update {schema}.work_units set from_tick = $3, to_tick = $4, after_seq = $5,
 where kind = $1 and name = $2
 )sql";
 
+constexpr const char* kAdvance = R"sql(
+update {schema}.work_units set from_tick = $3, to_tick = $4, after_seq = $5,
+  last_global_seq = greatest(last_global_seq, $6), updated_at = now()
+where kind = $1 and name = $2
+  and (from_tick < $3 or (from_tick = $3 and after_seq < $5)
+       or (from_tick = $3 and after_seq = $5 and to_tick <> $4 and $4 <> 0))
+)sql";
+
 }  // namespace
 
 Checkpoints::Checkpoints(const detail::StoreState& state)
     : write_sql_(state.sql(kWrite)),
       diagnose_sql_(state.sql(kDiagnose)),
-      reset_sql_(state.sql(kReset)) {}
+      reset_sql_(state.sql(kReset)),
+      advance_sql_(state.sql(kAdvance)) {}
+
+bool Checkpoints::advance(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key,
+                          FeedPosition position, std::int64_t last_global_seq) const {
+  return db::exec(txn, conn, advance_sql_, key.kind, key.name, position.from_tick, position.to_tick,
+                  position.after_seq, last_global_seq)
+             .affected_rows() == 1;
+}
 
 void Checkpoints::write(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key,
                         const std::string& owner, std::int64_t epoch, std::chrono::milliseconds ttl,

@@ -39,12 +39,17 @@ class Checkpoints {
   void write(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key,
              const std::string& owner, std::int64_t epoch, std::chrono::milliseconds ttl,
              std::chrono::system_clock::time_point now, const CheckpointWrite& w) const;
+  /// For a unit several runtimes work on at once (a consumer group whose members share it, the
+  /// caller holding the unit's row lock): moves the position forward without a lease; a position
+  /// at or behind the stored one is left as it is (returns false).
+  bool advance(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key,
+               FeedPosition position, std::int64_t last_global_seq) const;
   /// The operator's move: position, last_global_seq, retry state and the stop flag reset.
   void reset(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key,
              FeedPosition position, std::int64_t last_global_seq) const;
 
  private:
-  std::string write_sql_, diagnose_sql_, reset_sql_;
+  std::string write_sql_, diagnose_sql_, reset_sql_, advance_sql_;
 };
 
 }  // namespace rillflow::runtime

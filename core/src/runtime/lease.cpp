@@ -8,7 +8,8 @@ namespace rillflow::runtime {
 namespace {
 
 constexpr const char* kEnsure =
-    "insert into {schema}.work_units (kind, name) values ($1, $2) on conflict do nothing";
+    "insert into {schema}.work_units (kind, name, from_tick, to_tick, after_seq) "
+    "values ($1, $2, $3, $4, $5) on conflict do nothing";
 
 constexpr const char* kAcquire = R"sql(
 with c as (select kind, name from {schema}.work_units where kind = $1 and name = $2
@@ -38,6 +39,10 @@ constexpr const char* kRelease =
     "update {schema}.work_units set lease_owner = null, lease_expires_at = null "
     "where kind = $1 and name = $2 and lease_owner = $3";
 
+constexpr const char* kRevoke =
+    "update {schema}.work_units set lease_owner = null, lease_expires_at = null "
+    "where kind = $1 and name = $2";
+
 UnitState state_from(const pqxx::row& r) {
   UnitState s;
   s.epoch = r[0].as<std::int64_t>();
@@ -58,10 +63,13 @@ Leases::Leases(const detail::StoreState& state, std::string owner, std::chrono::
       ensure_sql_(state.sql(kEnsure)),
       acquire_sql_(state.sql(kAcquire)),
       fence_sql_(state.sql(kFence)),
-      release_sql_(state.sql(kRelease)) {}
+      release_sql_(state.sql(kRelease)),
+      revoke_sql_(state.sql(kRevoke)) {}
 
-void Leases::ensure(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key) const {
-  db::exec(txn, conn, ensure_sql_, key.kind, key.name);
+void Leases::ensure(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key,
+                    FeedPosition start) const {
+  db::exec(txn, conn, ensure_sql_, key.kind, key.name, start.from_tick, start.to_tick,
+           start.after_seq);
 }
 
 std::optional<UnitState> Leases::acquire(pqxx::transaction_base& txn, db::Connection& conn,
@@ -87,6 +95,10 @@ UnitState Leases::fence(pqxx::transaction_base& txn, db::Connection& conn, const
 
 void Leases::release(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key) const {
   db::exec(txn, conn, release_sql_, key.kind, key.name, owner_);
+}
+
+void Leases::revoke(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key) const {
+  db::exec(txn, conn, revoke_sql_, key.kind, key.name);
 }
 
 }  // namespace rillflow::runtime

@@ -46,8 +46,9 @@ class Leases {
   const std::string& owner() const noexcept { return owner_; }
   std::chrono::milliseconds ttl() const noexcept { return ttl_; }
 
-  /// Creates the unit's row when missing (position at the start, no lease).
-  void ensure(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key) const;
+  /// Creates the unit's row when missing (at `start`, by default the start of the feed; no lease).
+  void ensure(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key,
+              FeedPosition start = {}) const;
   /// Takes or renews the lease; nullopt when another runtime holds it. Run it in autocommit mode
   /// (a nontransaction), so the expiry others see is the renewed one.
   std::optional<UnitState> acquire(pqxx::transaction_base& txn, db::Connection& conn,
@@ -61,11 +62,14 @@ class Leases {
                   std::int64_t epoch) const;
   /// Gives the lease up when this owner holds it (a no-op otherwise).
   void release(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key) const;
+  /// An operator's move: takes the lease from whoever holds it (their next fence or checkpoint
+  /// write fails with LeaseLost, and a new acquire bumps the epoch).
+  void revoke(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key) const;
 
  private:
   std::string owner_;
   std::chrono::milliseconds ttl_;
-  std::string ensure_sql_, acquire_sql_, fence_sql_, release_sql_;
+  std::string ensure_sql_, acquire_sql_, fence_sql_, release_sql_, revoke_sql_;
 };
 
 }  // namespace rillflow::runtime

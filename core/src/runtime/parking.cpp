@@ -52,6 +52,9 @@ Parking::Parking(const detail::StoreState& state)
       requeued_sql_(state.sql(select_parked() +
                               "where d.kind = $1 and d.name = $2 and d.requeued_at is not null "
                               "order by d.id for update")),
+      claim_sql_(state.sql("with c as (update {schema}.parked set requeued_at = null where kind = "
+                           "$1 and name = $2 and requeued_at is not null returning id) " +
+                           select_parked() + "where d.id in (select id from c) order by d.id")),
       delete_sql_(state.sql("delete from {schema}.parked where id = $1")),
       failed_again_sql_(state.sql("update {schema}.parked set requeued_at = null, attempts = "
                                   "attempts + 1, error = $2, failed_at = now() where id = $1")),
@@ -76,6 +79,11 @@ void Parking::park(pqxx::transaction_base& txn, db::Connection& conn, const Unit
 std::vector<ParkedEvent> Parking::take_requeued(pqxx::transaction_base& txn, db::Connection& conn,
                                                 const UnitKey& key) const {
   return parked_from(db::exec(txn, conn, requeued_sql_, key.kind, key.name));
+}
+
+std::vector<ParkedEvent> Parking::claim_requeued(pqxx::transaction_base& txn, db::Connection& conn,
+                                                 const UnitKey& key) const {
+  return parked_from(db::exec(txn, conn, claim_sql_, key.kind, key.name));
 }
 
 void Parking::settle(pqxx::transaction_base& txn, db::Connection& conn, std::int64_t id,

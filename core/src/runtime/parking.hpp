@@ -33,6 +33,10 @@ class Parking {
   /// The entries waiting for redelivery, oldest first, locked until the transaction ends.
   std::vector<ParkedEvent> take_requeued(pqxx::transaction_base& txn, db::Connection& conn,
                                          const UnitKey& key) const;
+  /// For consumers that hand events out and settle them later: the requeued entries, oldest
+  /// first, no longer marked requeued (so they go out once); settle() them when handled.
+  std::vector<ParkedEvent> claim_requeued(pqxx::transaction_base& txn, db::Connection& conn,
+                                          const UnitKey& key) const;
   /// After a redelivery: removes the entry (nullopt error) or records the new failure.
   void settle(pqxx::transaction_base& txn, db::Connection& conn, std::int64_t id,
               const std::optional<std::string>& error) const;
@@ -47,8 +51,8 @@ class Parking {
   void clear(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key) const;
 
  private:
-  std::string park_sql_, requeued_sql_, delete_sql_, failed_again_sql_, list_sql_, requeue_sql_,
-      remove_sql_, clear_sql_;
+  std::string park_sql_, requeued_sql_, claim_sql_, delete_sql_, failed_again_sql_, list_sql_,
+      requeue_sql_, remove_sql_, clear_sql_;
 };
 
 }  // namespace rillflow::runtime

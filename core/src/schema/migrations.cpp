@@ -152,6 +152,67 @@ create view {schema}.projection_dlq as
   from {schema}.parked where kind = 'projection';
 )sql";
 
+// Subscriptions (docs/subscriptions.md): what only subscriptions have. Their leases, checkpoints
+// and parked events are work units of kind 'subscription' (one per subscription, group or
+// partition). Here: definitions, groups, members (liveness), the dispatch cursor of the units a
+// group works on, and the delivered-but-unacked (and acked-out-of-order) events.
+constexpr std::string_view kSubscriptions = R"sql(create table {schema}.subscriptions (
+  name text primary key,
+  filter jsonb not null,
+  start_from text not null,
+  start_tick bigint not null default 0,
+  min_global_seq bigint not null default 0,
+  min_created_at timestamptz,
+  paused boolean not null default false,
+  created_at timestamptz not null default now()
+);
+create table {schema}.subscription_groups (
+  subscription text not null references {schema}.subscriptions (name) on delete cascade,
+  name text not null,
+  partitions integer not null default 0 check (partitions >= 0),
+  max_in_flight bigint check (max_in_flight >= 1),
+  start_tick bigint not null default 0,
+  created_at timestamptz not null default now(),
+  constraint subscription_groups_pkey primary key (subscription, name)
+);
+create table {schema}.subscription_members (
+  subscription text not null,
+  grp text not null,
+  member text not null,
+  ttl_ms bigint not null,
+  joined_at timestamptz not null default now(),
+  heartbeat_at timestamptz not null default now(),
+  constraint subscription_members_pkey primary key (subscription, grp, member)
+);
+create table {schema}.subscription_cursors (
+  unit text primary key,
+  subscription text not null,
+  grp text not null,
+  from_tick bigint not null,
+  to_tick bigint not null,
+  after_seq bigint not null,
+  last_seq bigint not null default 0
+);
+create table {schema}.subscription_deliveries (
+  unit text not null,
+  global_seq bigint not null,
+  subscription text not null,
+  grp text not null,
+  member text not null,
+  acked boolean not null default false,
+  pos_from bigint not null,
+  pos_to bigint not null,
+  pos_after bigint not null,
+  prev_from bigint not null,
+  prev_to bigint not null,
+  prev_after bigint not null,
+  deliveries integer not null default 1,
+  delivered_at timestamptz not null default now(),
+  constraint subscription_deliveries_pkey primary key (unit, global_seq)
+);
+create index subscription_deliveries_group_idx on {schema}.subscription_deliveries
+  (subscription, grp) where not acked;
+
 // Snapshotter candidates without scanning events: each stream keeps the version of its latest
 // snapshot (maintained by the snapshot write, aggregates::write_snapshot), and an index on the
 // events since it serves "version - snapshot_version >= threshold, largest first".
@@ -162,7 +223,7 @@ update {schema}.streams s set snapshot_version = n.version
 create index streams_snapshot_lag_idx on {schema}.streams ((version - snapshot_version));
 )sql";
 
-const std::array<Migration, 5> kMigrations{{
+const std::array<Migration, 6> kMigrations{{
     {1,
      "events",
      kEvents,
@@ -181,6 +242,13 @@ const std::array<Migration, 5> kMigrations{{
      kRuntime,
      {"work_units", "work_units_pkey", "parked", "parked_unit_idx", "projections",
       "projection_dlq"}},
+    {5,
+     "subscriptions",
+     kSubscriptions,
+     {"subscriptions", "subscriptions_pkey", "subscription_groups", "subscription_groups_pkey",
+      "subscription_members", "subscription_members_pkey", "subscription_cursors",
+      "subscription_cursors_pkey", "subscription_deliveries", "subscription_deliveries_pkey",
+      "subscription_deliveries_group_idx"}},
     {6, "snapshotter", kSnapshotter, {"streams_snapshot_lag_idx"}},
 }};
 

@@ -71,5 +71,6 @@ void add_doc_commands(CLI::App& app, Context& ctx);
 void add_snapshot_commands(CLI::App& app, Context& ctx);
 /// `projections run-loop` (after add_projection_commands): rillflowd's loop in the foreground.
 void add_run_loop_command(CLI::App& app, Context& ctx);
+void add_subscription_commands(CLI::App& app, Context& ctx);
 
 }  // namespace rillflow::cli
