@@ -152,7 +152,19 @@ create view {schema}.projection_dlq as
   from {schema}.parked where kind = 'projection';
 )sql";
 
-const std::array<Migration, 4> kMigrations{{
+// The tenant registry (schema-per-tenant, docs/tenants.md): one row per provisioned tenant
+// schema. Every schema gets it (one list of migrations for all); only a base schema's is used.
+constexpr std::string_view kTenants = R"sql(create table {schema}.tenants (
+  name text primary key check (name ~ '^[a-z][a-z0-9_]{0,47}$'),
+  schema_name text not null unique,
+  created_at timestamptz not null default now(),
+  schema_version integer not null,
+  migrated_at timestamptz not null default now(),
+  archived_at timestamptz
+);
+)sql";
+
+const std::array<Migration, 5> kMigrations{{
     {1,
      "events",
      kEvents,
@@ -171,6 +183,7 @@ const std::array<Migration, 4> kMigrations{{
      kRuntime,
      {"work_units", "work_units_pkey", "parked", "parked_unit_idx", "projections",
       "projection_dlq"}},
+    {7, "tenants", kTenants, {"tenants", "tenants_pkey", "tenants_schema_name_key"}},
 }};
 
 }  // namespace

@@ -68,5 +68,9 @@ void add_projection_commands(CLI::App& app, Context& ctx);
 void add_config_commands(CLI::App& app, Context& ctx);
 void add_dev_commands(CLI::App& app, Context& ctx);
 void add_doc_commands(CLI::App& app, Context& ctx);
+void add_tenant_commands(CLI::App& app, Context& ctx);
+/// health schema --tenant NAME (that tenant) or --all-tenants (`tenant` empty: the base schema
+/// and every registered tenant). Returns 1 when any of them drifted.
+int run_tenant_health(Context& ctx, const std::string& tenant);
 
 }  // namespace rillflow::cli

@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   rillflow::cli::add_config_commands(app, ctx);
   rillflow::cli::add_dev_commands(app, ctx);
   rillflow::cli::add_doc_commands(app, ctx);
+  rillflow::cli::add_tenant_commands(app, ctx);
 
   try {
     app.parse(argc, argv);
