@@ -155,6 +155,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // PostgreSQL's NOTICEs (drop cascades to ...) are not the benchmark's output.
+  rillflow::set_database_notice_sink([](std::string_view message) {
+    if (!message.starts_with("NOTICE")) std::cerr << message << "\n";
+  });
   try {
     auto db = rillflow::LocalDatabase::from_env();
     const std::string base = "bench_tenants_base";

@@ -92,9 +92,13 @@ TEST_CASE("identifiers_are_validated_and_quoted") {
 }
 
 TEST_CASE("migrations_are_numbered_densely_and_checksums_are_stable") {
+  // Numbers reserved for features landing on other branches (5 subscriptions, 6 snapshotter):
+  // the only gaps allowed; drop a number from here when its migration lands.
+  const std::set<int> reserved{5, 6};
   int expected = 1;
   std::set<std::string> sums;
   for (const auto& m : schema::migrations()) {
+    while (m.version != expected && reserved.contains(expected)) ++expected;
     CHECK(m.version == expected++);
     CHECK(m.sql.find("{schema}") != std::string_view::npos);
     sums.insert(schema::checksum(m.sql));

@@ -398,6 +398,8 @@ void TenantRegistry::drop(std::string_view name) const {
     const auto removed = db::exec(
         txn, conn, state_->sql("delete from {schema}.tenants where name = $1 returning 1"), key);
     if (removed.empty()) throw TenantNotFound(key, tenant_state->options.schema);
+    // One NOTICE per dropped object is noise, not news.
+    txn.exec("set local client_min_messages = warning");
     txn.exec("drop schema if exists " + tenant_state->quoted_schema + " cascade");
   });
   detail::forget_tenant(*state_, key);
