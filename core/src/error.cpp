@@ -75,6 +75,14 @@ VersionConflict::VersionConflict(std::string stream_id, std::string expected, st
       expected_(std::move(expected)),
       actual_(actual) {}
 
+TenantNotFound::TenantNotFound(std::string tenant, std::string schema)
+    : Error(ErrorCode::kTenantNotFound,
+            "TenantNotFound(\"" + schema + "\"): tenant '" + tenant +
+                "' is not provisioned (run Store::ensure_tenant or `rillflow tenants ensure " +
+                tenant + "`)"),
+      tenant_(std::move(tenant)),
+      schema_(std::move(schema)) {}
+
 LeaseHeldElsewhere::LeaseHeldElsewhere(std::string kind, std::string name)
     : Error(ErrorCode::kLeaseHeldElsewhere,
             kind + " '" + name +

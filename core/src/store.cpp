@@ -2,6 +2,7 @@
 
 #include "db/conninfo.hpp"
 #include "db/sql.hpp"
+#include "tenants/tenant_state.hpp"
 
 #include <rillflow/error.hpp>
 #include <rillflow/store.hpp>
@@ -72,6 +73,8 @@ Store StoreBuilder::build() const {
   auto state = std::make_shared<detail::StoreState>();
   state->options = options_;
   state->quoted_schema = db::quote_ident(options_.schema);
+  state->conninfo = info;
+  state->tenants = std::make_shared<detail::TenantCache>();
   state->statement_mode =
       std::make_shared<db::StatementMode>(options_.prepared_statements, options_.log_sink);
   state->pool = std::make_unique<db::Pool>(info, options_.max_connections, options_.acquire_timeout,
@@ -112,7 +115,26 @@ Store Store::with_schema(std::string schema) const {
   auto state = std::make_shared<detail::StoreState>(*state_);
   state->options.schema = std::move(schema);
   state->quoted_schema = db::quote_ident(state->options.schema);
+  // Another schema is another registry (and no longer the tenant's own schema).
+  state->tenant.reset();
+  state->tenants = std::make_shared<detail::TenantCache>();
   return Store(std::move(state));
+}
+
+EnsuredTenant Store::ensure_tenant(std::string_view name) const {
+  return tenants().ensure(name);
+}
+
+Store Store::tenant(std::string_view name) const {
+  return tenants().open(name);
+}
+
+TenantRegistry Store::tenants() const {
+  return TenantRegistry(state_);
+}
+
+const std::optional<std::string>& Store::tenant_name() const noexcept {
+  return state_->tenant;
 }
 
 const StoreOptions& Store::options() const noexcept {

@@ -6,9 +6,12 @@
 #include <rillflow/store.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace rillflow::detail {
+
+struct TenantCache;  // tenants/tenant_state.hpp
 
 struct StoreState {
   StoreOptions options;
@@ -16,6 +19,11 @@ struct StoreState {
   std::shared_ptr<db::Pool> pool;
   std::shared_ptr<db::StatementMode> statement_mode;  ///< shared with the pool's connections
   bool behind_pooler = false;                         ///< measured once by StoreBuilder::build
+  db::ConnInfo conninfo;  ///< what the pool connects with (holds the password: never print it)
+  /// Set on a tenant's store (Store::tenant): its schema is tenant_<name>.
+  std::optional<std::string> tenant;
+  /// A base store's provisioned tenants, shared by its copies (null on a tenant's store).
+  std::shared_ptr<TenantCache> tenants;
 
   db::Pool& connections() const { return *pool; }
   /// `sql` with {schema} replaced by the quoted schema.

@@ -58,8 +58,8 @@ TEST_CASE("cli_schema_plan_sync_and_health_report_truthfully") {
   CHECK(contains(r.output, "create table \"" + db.name() + "\".events"));
   r = cli(db, {"schema-sync"});
   CHECK(r.exit_code == 0);
-  CHECK(
-      contains(r.output, "applied " + std::to_string(schema::migrations().size()) + " migration"));
+  CHECK(contains(
+      r.output, "applied " + std::to_string(rillflow::schema::migrations().size()) + " migration"));
   r = cli(db, {"schema-plan"});
   CHECK(r.exit_code == 0);
   CHECK(r.output.empty());

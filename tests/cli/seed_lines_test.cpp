@@ -111,7 +111,21 @@ std::string expectation(const std::vector<std::string>& w, const std::string& do
   const std::string sub = w.size() > 2 ? w[2] : "";
   if (cmd == "schema-plan") return "";  // current: prints nothing
   if (cmd == "schema-sync") return "schema 'public' is current";
-  if (cmd == "health") return "schema 'public': ok";
+  if (cmd == "health") {
+    if (std::find(w.begin(), w.end(), "--tenant") != w.end()) {
+      return "tenant 'acme' (schema 'tenant_acme'): ok";
+    }
+    return "schema 'public': ok";
+  }
+  if (cmd == "tenants") {
+    static const std::map<std::string, std::string> by_sub{
+        {"ensure", "tenant 'acme' (schema 'tenant_acme') is current"},
+        {"status", "tenant 'acme' (schema 'tenant_acme'): version"},
+        {"list", "acme  schema tenant_acme"},
+        {"archive", "archived tenant 'acme' (schema 'tenant_acme') to backups/acme/"},
+        {"drop", "dropped tenant 'acme' (schema 'tenant_acme')"}};
+    if (const auto it = by_sub.find(sub); it != by_sub.end()) return it->second;
+  }
   if (cmd == "streams") return "-";  // a UUID
   if (cmd == "docs" && sub == "get") return "a@example.com";
   if (cmd == "docs" && sub == "soft-delete") return "soft-deleted customers/" + doc_id;
@@ -180,6 +194,8 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
     group.group = "workers-a";
     store.subscriptions().create("orders", {}, group);
   }
+  // Tenant acme exists before the health lines (health.txt sorts before tenants.txt).
+  Store::builder(url).build().ensure_tenant("acme");
   const auto doc_id = new_uuid();
   Store::builder(url).schema("public").build().docs().put(
       "customers", doc_id, parse_json(R"({"email":"a@example.com"})"));
@@ -189,8 +205,12 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
                         << "\n    settings: {table: my_projection_rows}\n"
                         << "snapshotters:\n  - name: orders\n    plugin: "
                         << RILLFLOW_ORDER_FOLDER_PLUGIN << "\n";
+  // Lines run in a fresh directory of their own (`--output backups/acme` is relative).
+  const auto workdir = std::filesystem::temp_directory_path() / ("rillflow-seed-" + dbname);
+  std::filesystem::create_directories(workdir);
   auto run = [&](std::vector<std::string> words) {
-    std::vector<std::string> argv{"env", "RILLFLOW_CONFIG=" + config, "DATABASE_URL=" + url};
+    std::vector<std::string> argv{"env", "-C", workdir.string(), "RILLFLOW_CONFIG=" + config,
+                                  "DATABASE_URL=" + url};
     argv.insert(argv.end(), words.begin(), words.end());
     return util::run_process(argv);
   };
@@ -273,6 +293,17 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
         check.exec("select paused from public.projections where name = 'my_projection'")[0][0]
             .as<bool>());
   }
+  // The tenant lines archived acme (a restorable dump) and then dropped it.
+  CHECK(std::filesystem::file_size(workdir / "backups/acme/tenant_acme.dump") > 0);
+  CHECK(std::filesystem::exists(workdir / "backups/acme/manifest.json"));
+  {
+    pqxx::connection conn(url);
+    pqxx::nontransaction check(conn);
+    CHECK(check.exec("select count(*) from pg_namespace where nspname = 'tenant_acme'")[0][0]
+              .as<int>() == 0);
+    CHECK(check.exec("select count(*) from public.tenants")[0][0].as<int>() == 0);
+  }
+  std::filesystem::remove_all(workdir);
   std::remove(config.c_str());
   pqxx::connection admin(testing::cluster_url());
   pqxx::nontransaction(admin).exec("drop database " + dbname + " with (force)");

@@ -13,7 +13,7 @@ TEST_CASE("schema_plan_lists_the_ddl_until_sync_and_nothing_after") {
   TestSchema db(/*migrate=*/false);
   auto schema = db.store().schema();
   const auto plan = schema.plan();
-  REQUIRE(plan.size() == schema::migrations().size());
+  REQUIRE(plan.size() == rillflow::schema::migrations().size());
   CHECK(plan[0].version == 1);
   const auto sql = schema.plan_sql();
   CHECK(sql.find("create schema if not exists \"" + db.name() + "\"") != std::string::npos);
@@ -64,7 +64,7 @@ TEST_CASE("concurrent_schema_syncs_apply_each_migration_once") {
     CHECK(errors[t] == "");
     total += applied[t];
   }
-  CHECK(total == schema::migrations().size());
+  CHECK(total == rillflow::schema::migrations().size());
   CHECK(db.store().schema().drift().ok());
 }
 

@@ -112,6 +112,20 @@ class DocNotFound : public Error {
   std::string id_;
 };
 
+/// The tenant has not been provisioned (Store::ensure_tenant) in this store's registry, or was
+/// dropped. Names the tenant's schema, e.g. "tenant_acme".
+class TenantNotFound : public Error {
+ public:
+  TenantNotFound(std::string tenant, std::string schema);
+  const std::string& tenant() const noexcept { return tenant_; }
+  /// The schema the tenant lives (or would live) in.
+  const std::string& schema() const noexcept { return schema_; }
+
+ private:
+  std::string tenant_;
+  std::string schema_;
+};
+
 /// PostgreSQL is unreachable or the connection dropped. The message names host and port,
 /// never the password.
 class ConnectionError : public Error {

@@ -5,6 +5,7 @@
 #include <rillflow/events/notify.hpp>
 #include <rillflow/fwd.hpp>
 #include <rillflow/schema/schema_manager.hpp>
+#include <rillflow/tenants/tenant_registry.hpp>
 #include <rillflow/uuid.hpp>
 
 #include <chrono>
@@ -51,6 +52,8 @@ struct StoreOptions {
   bool session_advisory_locks = false;
   /// Named prepared statements (see PreparedStatements).
   PreparedStatements prepared_statements = PreparedStatements::kAuto;
+  /// kSchemaPerTenant: every session must name its tenant (docs/tenants.md).
+  TenantStrategy tenant_strategy = TenantStrategy::kSingle;
   /// Receives rare operational messages (e.g. "prepared statements off: a pooler ..."); they
   /// never contain a password. Called from whichever thread noticed; must be thread-safe.
   std::function<void(std::string_view message)> log_sink;
@@ -84,6 +87,19 @@ class Store {
 
   /// A store on the same connection pool whose objects live in another schema.
   Store with_schema(std::string schema) const;
+
+  // Schema-per-tenant (docs/tenants.md). Tenant names match [a-z][a-z0-9_]{0,47}; tenant
+  // `acme` lives in schema `tenant_acme`, listed in this store's schema's `tenants` table.
+  /// Provisions the tenant (TenantRegistry::ensure): idempotent, migrates once across
+  /// processes, cached in-process once done.
+  EnsuredTenant ensure_tenant(std::string_view name) const;
+  /// The tenant's store: events, docs, sessions, aggregates and projections of that tenant only.
+  /// Throws TenantNotFound("tenant_<name>") when it is not provisioned.
+  Store tenant(std::string_view name) const;
+  /// List, status, archive and drop of this store's tenants.
+  TenantRegistry tenants() const;
+  /// The tenant this store is scoped to (Store::tenant), or nullopt for a base store.
+  const std::optional<std::string>& tenant_name() const noexcept;
 
   const StoreOptions& options() const noexcept;
   /// Connections the pool holds open now.
@@ -150,6 +166,12 @@ class StoreBuilder {
   /// Named prepared statements: kAuto (default), kOn or kOff (see PreparedStatements).
   StoreBuilder& prepared_statements(PreparedStatements mode) {
     options_.prepared_statements = mode;
+    return *this;
+  }
+  /// kSchemaPerTenant: sessions route to their tenant's schema and refuse to run without one
+  /// (default kSingle: sessions use the store's schema and must not name a tenant).
+  StoreBuilder& tenant_strategy(TenantStrategy strategy) {
+    options_.tenant_strategy = strategy;
     return *this;
   }
   /// Where rare operational messages go (default: nowhere). See StoreOptions::log_sink.

@@ -105,6 +105,10 @@ void ConnInfo::set(const std::string& key, std::string value) {
   params_.emplace_back(key, std::move(value));
 }
 
+void ConnInfo::erase(const std::string& key) {
+  std::erase_if(params_, [&](const auto& kv) { return kv.first == key; });
+}
+
 std::string ConnInfo::get(const std::string& key) const {
   for (const auto& [k, v] : params_) {
     if (k == key) return v;

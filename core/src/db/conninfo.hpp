@@ -16,6 +16,8 @@ class ConnInfo {
 
   /// Sets (or replaces) one libpq keyword.
   void set(const std::string& key, std::string value);
+  /// Removes one keyword (no-op when unset).
+  void erase(const std::string& key);
   /// The value of a keyword, or "" when unset.
   std::string get(const std::string& key) const;
   /// A key='value' string for PQconnectdb.

@@ -212,6 +212,7 @@ create table {schema}.subscription_deliveries (
 );
 create index subscription_deliveries_group_idx on {schema}.subscription_deliveries
   (subscription, grp) where not acked;
+)sql";
 
 // Snapshotter candidates without scanning events: each stream keeps the version of its latest
 // snapshot (maintained by the snapshot write, aggregates::write_snapshot), and an index on the
@@ -223,7 +224,20 @@ update {schema}.streams s set snapshot_version = n.version
 create index streams_snapshot_lag_idx on {schema}.streams ((version - snapshot_version));
 )sql";
 
-const std::array<Migration, 6> kMigrations{{
+
+// The tenant registry (schema-per-tenant, docs/tenants.md): one row per provisioned tenant
+// schema. Every schema gets it (one list of migrations for all); only a base schema's is used.
+constexpr std::string_view kTenants = R"sql(create table {schema}.tenants (
+  name text primary key check (name ~ '^[a-z][a-z0-9_]{0,47}$'),
+  schema_name text not null unique,
+  created_at timestamptz not null default now(),
+  schema_version integer not null,
+  migrated_at timestamptz not null default now(),
+  archived_at timestamptz
+);
+)sql";
+
+const std::array<Migration, 7> kMigrations{{
     {1,
      "events",
      kEvents,
@@ -250,6 +264,8 @@ const std::array<Migration, 6> kMigrations{{
       "subscription_cursors_pkey", "subscription_deliveries", "subscription_deliveries_pkey",
       "subscription_deliveries_group_idx"}},
     {6, "snapshotter", kSnapshotter, {"streams_snapshot_lag_idx"}},
+
+    {7, "tenants", kTenants, {"tenants", "tenants_pkey", "tenants_schema_name_key"}},
 }};
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include "db/sql.hpp"
 #include "schema/migrations.hpp"
+#include "schema/schema_sync.hpp"
 #include "store_state.hpp"
 
 #include <algorithm>
@@ -154,19 +155,24 @@ std::string SchemaManager::plan_sql() const {
   });
 }
 
+namespace schema {
+std::vector<int> sync_in(pqxx::work& txn, const detail::StoreState& state) {
+  // Transaction-scoped: released at commit, safe behind PgBouncer in transaction mode.
+  txn.exec_params("select pg_advisory_xact_lock(hashtextextended($1, 0))",
+                  "rillflow.schema." + state.options.schema);
+  const auto st = read_state(txn, state);
+  const auto pending = pending_of(st, state);
+  std::vector<int> applied;
+  const auto script = script_of(st, pending, state);
+  if (!script.empty()) txn.exec(script);
+  for (const auto& p : pending) applied.push_back(p.version);
+  return applied;
+}
+}  // namespace schema
+
 std::vector<int> SchemaManager::sync() const {
-  return db::in_transaction(state_->connections(), [&](pqxx::work& txn, auto&) {
-    // Transaction-scoped: released at commit, safe behind PgBouncer in transaction mode.
-    txn.exec_params("select pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    "rillflow.schema." + state_->options.schema);
-    const auto st = read_state(txn, *state_);
-    const auto pending = pending_of(st, *state_);
-    std::vector<int> applied;
-    const auto script = script_of(st, pending, *state_);
-    if (!script.empty()) txn.exec(script);
-    for (const auto& p : pending) applied.push_back(p.version);
-    return applied;
-  });
+  return db::in_transaction(state_->connections(),
+                            [&](pqxx::work& txn, auto&) { return schema::sync_in(txn, *state_); });
 }
 
 SchemaDrift SchemaManager::drift() const {

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 extern char** environ;
 
@@ -40,7 +41,22 @@ int wait_for(pid_t pid) {
 }  // namespace
 
 ProcessResult run_process(const std::vector<std::string>& argv) {
+  return run_process(argv, {});
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& extra_env) {
   ProcessResult result;
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const auto name = entry.substr(0, entry.find('=') + 1);
+    bool replaced = false;
+    for (const auto& extra : extra_env) replaced = replaced || extra.starts_with(name);
+    if (!replaced) env_storage.emplace_back(entry);
+  }
+  env_storage.insert(env_storage.end(), extra_env.begin(), extra_env.end());
+  auto envp = to_argv(env_storage);
   FILE* capture = std::tmpfile();
   if (capture == nullptr) return result;
   posix_spawn_file_actions_t actions;
@@ -50,7 +66,7 @@ ProcessResult run_process(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_adddup2(&actions, fileno(capture), 2);
   auto args = to_argv(argv);
   pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     result.output = argv[0] + ": cannot start (" + std::string(strerror(rc)) + ")";

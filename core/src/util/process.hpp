@@ -14,6 +14,9 @@ struct ProcessResult {
 
 /// Runs argv[0] (searched in PATH) to completion and captures its output.
 ProcessResult run_process(const std::vector<std::string>& argv);
+/// The same with `extra_env` ("NAME=value" entries) added to (or replacing in) the environment.
+ProcessResult run_process(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& extra_env);
 
 /// Starts argv in a new session with stdin from `stdin_fd` and output to /dev/null.
 /// Returns the pid, or -1.

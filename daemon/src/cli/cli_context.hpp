@@ -72,5 +72,9 @@ void add_snapshot_commands(CLI::App& app, Context& ctx);
 /// `projections run-loop` (after add_projection_commands): rillflowd's loop in the foreground.
 void add_run_loop_command(CLI::App& app, Context& ctx);
 void add_subscription_commands(CLI::App& app, Context& ctx);
+void add_tenant_commands(CLI::App& app, Context& ctx);
+/// health schema --tenant NAME (that tenant) or --all-tenants (`tenant` empty: the base schema
+/// and every registered tenant). Returns 1 when any of them drifted.
+int run_tenant_health(Context& ctx, const std::string& tenant);
 
 }  // namespace rillflow::cli

@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   rillflow::cli::add_doc_commands(app, ctx);
   rillflow::cli::add_snapshot_commands(app, ctx);
   rillflow::cli::add_subscription_commands(app, ctx);
+  rillflow::cli::add_tenant_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -59,8 +59,17 @@ void add_schema_commands(CLI::App& app, Context& ctx) {
   health->require_subcommand(1);
   auto* schema = health->add_subcommand(
       "schema", "Compare the schema with the library's migrations; exit 1 on drift");
+  static std::string tenant;
+  static bool all_tenants = false;
+  auto* tenant_opt =
+      schema->add_option("--tenant", tenant, "Check one tenant's schema (tenant_<name>) instead");
+  schema
+      ->add_flag("--all-tenants", all_tenants,
+                 "Check the schema and every registered tenant; exit 1 if any drifted")
+      ->excludes(tenant_opt);
   schema->callback([&ctx] {
     ctx.run = [&ctx] {
+      if (!tenant.empty() || all_tenants) return run_tenant_health(ctx, tenant);
       const auto name = ctx.effective_schema();
       const auto drift = ctx.store().schema().drift();
       if (ctx.json) {

@@ -23,6 +23,17 @@ namespace rillflow {
 template <Aggregate A>
 class SessionAggregates;
 
+/// Who a session works for. Set it before the session's first load or staged write; it cannot
+/// change afterwards (Error kInvalidArgument).
+struct SessionContext {
+  /// The tenant whose schema (tenant_<name>) the session reads and writes. Required when the
+  /// store uses TenantStrategy::kSchemaPerTenant ("tenant required" otherwise), refused by a
+  /// single-tenant store; preset (and fixed) on a session of Store::tenant(name). An
+  /// unprovisioned tenant fails the first load or save_changes() with TenantNotFound before
+  /// anything is written.
+  std::optional<std::string> tenant;
+};
+
 /// A unit of work, from Store::session(). Loads go through an identity map (a document is read
 /// from the database once per session); store/remove, enqueue_event and aggregate commits are
 /// staged; save_changes() applies all of them in ONE transaction:
@@ -41,6 +52,10 @@ class SessionAggregates;
 class DocumentSession {
  public:
   explicit DocumentSession(std::shared_ptr<const detail::StoreState> state);
+
+  /// The session's context (its tenant); `session.context().tenant = "acme";`.
+  SessionContext& context() noexcept { return context_; }
+  const SessionContext& context() const noexcept { return context_; }
 
   /// The document as this session sees it: staged changes first, then the identity map, then
   /// the database (once). nullopt when missing, soft-deleted or staged for removal.
@@ -100,7 +115,16 @@ class DocumentSession {
     std::optional<Json> doc;  ///< nullopt: delete
   };
 
+  /// Fixes the session's tenant at its first use; refuses a later change.
+  void bind_tenant();
+  /// The state of the schema the session works in (resolved once; TenantNotFound).
+  const detail::StoreState& target();
+
   std::shared_ptr<const detail::StoreState> state_;
+  SessionContext context_;
+  bool bound_ = false;
+  std::optional<std::string> bound_tenant_;
+  std::shared_ptr<const detail::StoreState> target_;
   std::map<Key, Tracked> identity_;
   std::map<Key, Staged> documents_;
   std::vector<aggregates_detail::CommitRequest> commits_;
