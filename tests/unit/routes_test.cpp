@@ -96,3 +96,42 @@ TEST_CASE("readiness_names_the_kind_of_database_failure") {
       parse_json(http::route("GET", "/status", s, [] { return std::string(); }).body);
   CHECK(status.at("database").at("reachable").as_bool());
 }
+
+TEST_CASE("status_lists_snapshotters_apart_from_projections_with_their_last_run") {
+  auto s = healthy();
+  status::WorkerView w;
+  w.kind = "snapshotter";
+  w.name = "orders";
+  w.assigned = true;
+  w.waiting_reason = "failed";
+  w.snapshotter.interval_ms = 5000;
+  CHECK(parse_json(http::status_json([&] {
+          auto t = s;
+          t.workers.push_back(w);
+          return t;
+        }())).at("snapshotters").at(0).at("last_run_at").is_null());
+  w.snapshotter.last_run_at = std::chrono::system_clock::now();
+  w.snapshotter.candidates = 3;
+  w.snapshotter.written = 2;
+  w.snapshotter.failures = 1;
+  w.snapshotter.max_events_since_snapshot = 450;
+  w.snapshotter.last_error = "stream x: postgresql://app:hunter2@db/app refused";
+  w.snapshotter.last_error_at = w.snapshotter.last_run_at;
+  s.workers.push_back(w);
+  const auto doc = parse_json(get("/status", s).body);
+  REQUIRE(doc.at("projections").as_array().size() == 1);
+  CHECK(doc.at("projections").at(0).at("kind").as_string() == "projection");
+  REQUIRE(doc.at("snapshotters").as_array().size() == 1);
+  const auto& snap = doc.at("snapshotters").at(0);
+  CHECK(snap.at("name").as_string() == "orders");
+  CHECK(snap.at("assigned").as_bool());
+  CHECK(snap.at("waiting").as_string() == "failed");
+  CHECK(snap.at("interval_ms").as_int64() == 5000);
+  CHECK(snap.at("last_run_at").is_string());
+  CHECK(snap.at("last_report").at("written").as_int64() == 2);
+  CHECK(snap.at("last_report").at("failures").as_int64() == 1);
+  CHECK(snap.at("last_report").at("max_events_since_snapshot").as_int64() == 450);
+  const std::string error(snap.at("last_error").as_string());
+  CHECK(error.find("hunter2") == std::string::npos);  // secrets redacted
+  CHECK(error.find("refused") != std::string::npos);
+}

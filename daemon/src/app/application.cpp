@@ -38,6 +38,7 @@ Application::~Application() {
 // status; then, on the loop, connect -> workers -> LISTEN and polling -> membership.
 int Application::run() {
   ctx_.registry = load_registry(ctx_.cfg);  // a missing plugin stops the start, with its message
+  ctx_.snapshotters = load_snapshotters(ctx_.cfg);  // so does a missing folder plugin
   ctx_.listen_url = config::resolve_listen_url(ctx_.cfg.database);
   if (auto url = database_url_ ? database_url_ : config::resolve_database_url(ctx_.cfg.database)) {
     ctx_.url = *url;
@@ -52,9 +53,9 @@ int Application::run() {
       [this](std::string_view method, std::string_view target) {
         return http::route(method, target, ctx_.snapshot, [this] { return ctx_.metrics.render(); });
       });
-  spdlog::info("rillflowd {} serving HTTP on {}:{} (owner {}), {} projection(s)",
+  spdlog::info("rillflowd {} serving HTTP on {}:{} (owner {}), {} projection(s), {} snapshotter(s)",
                rillflow::version(), ctx_.cfg.http.bind, http_->port(), ctx_.owner,
-               ctx_.registry.size());
+               ctx_.registry.size(), ctx_.snapshotters.size());
   signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
     if (!ec) on_signal(signal);
   });

@@ -1,6 +1,7 @@
 #include "app/context.hpp"
 
 #include "projections/projection_worker.hpp"
+#include "snapshots/snapshotter_worker.hpp"
 
 #include <algorithm>
 
@@ -13,11 +14,18 @@ std::vector<LoadedProjection> load_registry(const config::Config& cfg) {
   return out;
 }
 
+std::vector<LoadedSnapshotter> load_snapshotters(const config::Config& cfg) {
+  std::vector<LoadedSnapshotter> out;
+  for (const auto& s : cfg.snapshotters)
+    out.push_back({s, plugin::load_folder_plugin(s.plugin, s.settings)});
+  return out;
+}
+
 namespace {
-// The thread pool is sized at start: one thread per configured projection, plus three for the
-// services (connect, membership, status) and the listener's reconnects.
+// The thread pool is sized at start: one thread per configured projection and snapshotter, plus
+// three for the services (connect, membership, status) and the listener's reconnects.
 std::size_t pool_threads(const config::Config& cfg) {
-  return std::min<std::size_t>(64, cfg.projections.size() + 3);
+  return std::min<std::size_t>(64, cfg.projections.size() + cfg.snapshotters.size() + 3);
 }
 }  // namespace
 
@@ -44,6 +52,14 @@ void Context::build_workers() {
   for (const auto& p : registry)
     workers.push_back(
         std::make_shared<projections::ProjectionWorker>(daemon, p.config.name, metrics));
+  // Snapshotters take their leases under this node's owner id, the one membership assigns by.
+  for (const auto& s : snapshotters) {
+    auto options = s.config.options(std::chrono::milliseconds(cfg.daemon.lease_ttl_ms));
+    options.owner = owner;
+    workers.push_back(std::make_shared<snapshots::SnapshotterWorker>(
+        Snapshotter(*store, s.folder, std::move(options)),
+        std::chrono::milliseconds(s.config.interval_ms), metrics));
+  }
   scheduler.set_workers(std::move(workers));
 }
 

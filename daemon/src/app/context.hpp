@@ -29,8 +29,16 @@ struct LoadedProjection {
   std::shared_ptr<plugin::PluginHandler> handler;
 };
 
+/// A `snapshotters:` entry with its loaded folder plugin.
+struct LoadedSnapshotter {
+  config::SnapshotterEntry config;
+  std::shared_ptr<plugin::PluginFolder> folder;
+};
+
 /// Loads every plugin of the registry; throws PluginError for the first that fails.
 std::vector<LoadedProjection> load_registry(const config::Config& cfg);
+/// Loads every snapshotter's folder plugin; throws PluginError for the first that fails.
+std::vector<LoadedSnapshotter> load_snapshotters(const config::Config& cfg);
 
 /// How often the membership service heartbeats; a node silent for 2.5 of these (at most the
 /// lease TTL) is not live for assignment (core's Membership::live_window_for).
@@ -50,6 +58,7 @@ struct Context {
   runtime::Scheduler scheduler;
   std::string owner;
   std::vector<LoadedProjection> registry;
+  std::vector<LoadedSnapshotter> snapshotters;
   std::optional<EmbeddedPostgres> embedded;
   std::string url;
   std::optional<std::string> listen_url;  ///< database.listen_url_*: a direct URL for LISTEN

@@ -19,6 +19,7 @@ namespace {
 struct Loaded {
   std::optional<config::Config> next;
   std::vector<LoadedProjection> registry;
+  std::vector<LoadedSnapshotter> snapshotters;
   std::string error;
 };
 
@@ -28,6 +29,7 @@ auto load_work(std::string path) {
     try {
       out.next = config::load(path);
       out.registry = load_registry(*out.next);
+      out.snapshotters = load_snapshotters(*out.next);
     } catch (const std::exception& e) {
       out.error = e.what();
     }
@@ -76,6 +78,8 @@ asio::awaitable<void> ReloadService::run() {
   set_log_level(ctx_.cfg.logging.level);
   co_await scheduler_drained(ctx_);
   ctx_.registry = std::move(loaded.registry);
+  // Snapshotters hold no lease between runs, and none runs once drained: rebuilding them is all.
+  ctx_.snapshotters = std::move(loaded.snapshotters);
   if (ctx_.store) {
     if (ctx_.daemon) co_await runtime::on_pool(ctx_.pool, release_work(ctx_.daemon));
   }
@@ -86,7 +90,8 @@ asio::awaitable<void> ReloadService::run() {
   if (ctx_.store) ctx_.scheduler.wake_all();
   notify_ready();
   if (ctx_.store) {
-    spdlog::info("reloaded: {} projection(s)", ctx_.registry.size());
+    spdlog::info("reloaded: {} projection(s), {} snapshotter(s)", ctx_.registry.size(),
+                 ctx_.snapshotters.size());
     if (on_applied_) on_applied_();
   }
 }

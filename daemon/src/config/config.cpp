@@ -191,37 +191,37 @@ const Key<ProjectionConfig> kProjectionKeys[] = {
 void parse_snapshotters(Config& c, const YAML::Node& node, const std::string& where);
 
 const Key<SnapshotterEntry> kSnapshotterKeys[] = {
-    {"name", "string", "(required)", false,
+    {"name", "string", "(required)", true,
      "Unique snapshotter name; its lease is the work unit ('snapshotter', name).",
      [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
        s.name = read_string(n, w);
      }},
-    {"plugin", "path", "(required)", false,
+    {"plugin", "path", "(required)", true,
      "Shared library exporting the aggregate folder (RILLFLOW_FOLDER_PLUGIN). A relative path is "
      "relative to the config file's folder.",
      [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
        s.plugin = read_string(n, w);
      }},
-    {"threshold", "integer", "200", false,
+    {"threshold", "integer", "200", true,
      "A stream is compacted once this many events came after its last snapshot (1-10000000).",
      [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
        s.threshold = read_int(n, w, 1, 10000000);
      }},
-    {"batch", "integer", "200", false, "Streams compacted per round (1-100000).",
+    {"batch", "integer", "200", true, "Streams compacted per round (1-100000).",
      [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
        s.batch = read_int(n, w, 1, 100000);
      }},
-    {"interval_ms", "integer", "10000", false,
+    {"interval_ms", "integer", "10000", true,
      "rillflowd: pause between runs of this snapshotter (100 ms - 24 h).",
      [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
        s.interval_ms = read_int(n, w, 100, kMaxMs);
      }},
-    {"stream_prefix", "string", "(all streams)", false,
+    {"stream_prefix", "string", "(all streams)", true,
      "Only streams whose alias starts with this, e.g. 'orders:'.",
      [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
        s.stream_prefix = read_string(n, w);
      }},
-    {"settings", "map", "{}", false, "Free-form settings handed to the folder's factory as JSON.",
+    {"settings", "map", "{}", true, "Free-form settings handed to the folder's factory as JSON.",
      [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
        if (!n.IsMap()) throw ConfigError(at(w, n), "expected a map, got " + shown(n));
        s.settings = to_json(n);
@@ -359,9 +359,9 @@ const Key<Config> kKeys[] = {
     {"projections", "list", "[]", true,
      "The projection registry: one entry per projection (keys below).", &parse_projections,
      RILLFLOW_CONFIG_FIELD(projections)},
-    {"snapshotters", "list", "[]", false,
-     "Background compaction: one entry per aggregate folder (keys below); run by `rillflow "
-     "snapshots compact-once | run-until-idle`.",
+    {"snapshotters", "list", "[]", true,
+     "Background compaction: one entry per aggregate folder (keys below); run by rillflowd (each "
+     "on one node at a time) and by `rillflow snapshots compact-once | run-until-idle`.",
      &parse_snapshotters, RILLFLOW_CONFIG_FIELD(snapshotters)},
 };
 

@@ -11,11 +11,47 @@ Response json(unsigned status, const Json& body) {
   return {status, "application/json", boost::json::serialize(body) + "\n"};
 }
 
+Json time_or_null(const std::optional<std::chrono::system_clock::time_point>& t) {
+  return t ? Json(format_timestamp(*t)) : Json(nullptr);
+}
+
+// A snapshotter: its role here and what its last run did (a run holds the lease only while it
+// lasts, so "owned" is not reported).
+Json snapshotter_json(const status::WorkerView& w) {
+  const auto& v = w.snapshotter;
+  return boost::json::object{
+      {"kind", w.kind},
+      {"name", w.name},
+      {"assigned", w.assigned},
+      {"running", w.running},
+      {"running_for_seconds", w.running_for_seconds},
+      {"waiting", w.waiting_reason},
+      {"interval_ms", v.interval_ms},
+      {"last_run_at", time_or_null(v.last_run_at)},
+      {"last_report",
+       v.last_run_at ? Json(boost::json::object{
+                           {"candidates", v.candidates},
+                           {"written", v.written},
+                           {"superseded", v.superseded},
+                           {"failures", v.failures},
+                           {"max_events_since_snapshot", v.max_events_since_snapshot},
+                           {"duration_seconds", v.duration_seconds},
+                           {"lease_held_elsewhere", v.lease_held_elsewhere}})
+                     : Json(nullptr)},
+      {"last_error", v.last_error.empty() ? Json(nullptr) : Json(redact_secrets(v.last_error))},
+      {"last_error_at", time_or_null(v.last_error_at)}};
+}
+
 }  // namespace
 
 std::string status_json(const status::StatusSnapshot& s) {
   boost::json::array workers;
+  boost::json::array snapshotters;
   for (const auto& w : s.workers) {
+    if (w.kind == "snapshotter") {
+      snapshotters.push_back(snapshotter_json(w));
+      continue;
+    }
     // The stored state (lease, pause, retries), then what this process knows: its own role and
     // the lag figures ("position" here is the last handled global_seq).
     boost::json::object o = w.status ? to_json(*w.status).as_object() : boost::json::object();
@@ -52,6 +88,7 @@ std::string status_json(const status::StatusSnapshot& s) {
                                   {"problems", boost::json::array(s.schema_problems.begin(),
                                                                   s.schema_problems.end())}}},
              {"projections", workers},
+             {"snapshotters", snapshotters},
              {"refreshed_at", format_timestamp(s.refreshed_at)}}) +
          "\n";
 }

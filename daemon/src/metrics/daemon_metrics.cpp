@@ -47,7 +47,28 @@ DaemonMetrics::DaemonMetrics(const std::string& version)
       lease_owned_(family(prometheus::BuildGauge(), "rillflow_projection_lease_owned",
                           "1 when this process holds the projection's lease.", *registry_)),
       paused_(family(prometheus::BuildGauge(), "rillflow_projection_paused",
-                     "1 when the projection is paused.", *registry_)) {
+                     "1 when the projection is paused.", *registry_)),
+      snapshotter_runs_(family(prometheus::BuildCounter(), "rillflow_snapshotter_runs_total",
+                               "Snapshotter runs (compact_once calls) this process made.",
+                               *registry_)),
+      snapshotter_candidates_(family(prometheus::BuildCounter(),
+                                     "rillflow_snapshotter_candidates_total",
+                                     "Streams a snapshotter took up (past its threshold).",
+                                     *registry_)),
+      snapshots_written_(family(prometheus::BuildCounter(), "rillflow_snapshots_written_total",
+                                "Snapshots a snapshotter stored.", *registry_)),
+      snapshotter_failures_(family(prometheus::BuildCounter(),
+                                   "rillflow_snapshotter_failures_total",
+                                   "Streams whose folder failed, and runs a database failure ended.",
+                                   *registry_)),
+      snapshotter_duration_(family(prometheus::BuildHistogram(),
+                                   "rillflow_snapshotter_run_duration_seconds",
+                                   "Time of one snapshotter run.", *registry_)),
+      snapshotter_max_events_(family(prometheus::BuildGauge(),
+                                     "rillflow_snapshotter_max_events_since_snapshot",
+                                     "The largest events-since-snapshot among the last run's "
+                                     "candidates.",
+                                     *registry_)) {
   auto& wakeups =
       family(prometheus::BuildCounter(), "rillflow_wakeups_total",
              "Worker wakeups by cause: a NOTIFY from an append, or the polling timer.", *registry_);
@@ -90,8 +111,28 @@ ProjectionSeries& DaemonMetrics::projection(const std::string& name) {
   return it->second;
 }
 
+SnapshotterSeries& DaemonMetrics::snapshotter(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto it = snapshotter_series_.find(name);
+  if (it == snapshotter_series_.end()) {
+    const prometheus::Labels labels{{"snapshotter", name}};
+    static const prometheus::Histogram::BucketBoundaries kBuckets{
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+    it = snapshotter_series_
+             .emplace(name, SnapshotterSeries{&snapshotter_runs_.Add(labels),
+                                              &snapshotter_candidates_.Add(labels),
+                                              &snapshots_written_.Add(labels),
+                                              &snapshotter_failures_.Add(labels),
+                                              &snapshotter_duration_.Add(labels, kBuckets),
+                                              &snapshotter_max_events_.Add(labels)})
+             .first;
+  }
+  return it->second;
+}
+
 void DaemonMetrics::observe(const status::StatusSnapshot& status, std::size_t pool_connections) {
   for (const auto& w : status.workers) {
+    if (w.kind != "projection") continue;  // a snapshotter's series are set by its runs
     auto& s = projection(w.name);
     s.lag_events->Set(static_cast<double>(w.metrics.lag_events));
     s.lag_seconds->Set(w.metrics.lag_seconds);

@@ -30,12 +30,24 @@ struct ProjectionSeries {
   prometheus::Gauge* paused;
 };
 
+/// Per-snapshotter series (label snapshotter=name), created once per snapshotter name.
+struct SnapshotterSeries {
+  prometheus::Counter* runs;
+  prometheus::Counter* candidates;
+  prometheus::Counter* written;
+  prometheus::Counter* failures;
+  prometheus::Histogram* duration;
+  prometheus::Gauge* max_events_since_snapshot;
+};
+
 class DaemonMetrics {
  public:
   explicit DaemonMetrics(const std::string& version);
 
   /// The series of one projection (thread-safe; created on first use).
   ProjectionSeries& projection(const std::string& name);
+  /// The series of one snapshotter (thread-safe; created on first use).
+  SnapshotterSeries& snapshotter(const std::string& name);
   void wakeup(bool from_notify) { (from_notify ? wakeups_notify_ : wakeups_poll_)->Increment(); }
   /// Updates the gauges that come from the status refresh.
   void observe(const status::StatusSnapshot& status, std::size_t pool_connections);
@@ -53,6 +65,12 @@ class DaemonMetrics {
   prometheus::Family<prometheus::Gauge>& dlq_oldest_age_;
   prometheus::Family<prometheus::Gauge>& lease_owned_;
   prometheus::Family<prometheus::Gauge>& paused_;
+  prometheus::Family<prometheus::Counter>& snapshotter_runs_;
+  prometheus::Family<prometheus::Counter>& snapshotter_candidates_;
+  prometheus::Family<prometheus::Counter>& snapshots_written_;
+  prometheus::Family<prometheus::Counter>& snapshotter_failures_;
+  prometheus::Family<prometheus::Histogram>& snapshotter_duration_;
+  prometheus::Family<prometheus::Gauge>& snapshotter_max_events_;
   prometheus::Counter* wakeups_notify_;
   prometheus::Counter* wakeups_poll_;
   prometheus::Gauge* pool_open_;
@@ -61,6 +79,7 @@ class DaemonMetrics {
   prometheus::Gauge* start_time_;
   std::mutex mutex_;
   std::map<std::string, ProjectionSeries> series_;
+  std::map<std::string, SnapshotterSeries> snapshotter_series_;
 };
 
 }  // namespace rillflow::metrics

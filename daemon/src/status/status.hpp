@@ -5,11 +5,29 @@
 #include <rillflow/projections/projection_daemon.hpp>
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace rillflow::status {
+
+/// What a snapshotter worker knows of its last run (kind "snapshotter"; nothing is read from the
+/// database for it).
+struct SnapshotterView {
+  std::optional<std::chrono::system_clock::time_point> last_run_at;  ///< when the last run ended
+  std::size_t candidates = 0;  ///< the last run's report
+  std::size_t written = 0;
+  std::size_t superseded = 0;
+  std::size_t failures = 0;
+  std::int64_t max_events_since_snapshot = 0;
+  double duration_seconds = 0;
+  bool lease_held_elsewhere = false;
+  std::string last_error;  ///< the last failure (a folder's or the database's); empty: none yet
+  std::optional<std::chrono::system_clock::time_point> last_error_at;
+  std::int64_t interval_ms = 0;
+};
 
 struct WorkerView {
   std::string kind = "projection";
@@ -22,6 +40,7 @@ struct WorkerView {
   double running_for_seconds = 0;  ///< how long the current batch has been running
   std::string
       waiting_reason;  ///< why it is not processing: idle, paused, backoff, leased_by_other...
+  SnapshotterView snapshotter;  ///< kind "snapshotter" only
 };
 
 struct StatusSnapshot {
