@@ -70,9 +70,15 @@ EXPECTED_METRICS = {
     "rillflow_build_info",
     "rillflow_process_resident_memory_bytes",
     "rillflow_process_start_time_seconds",
+    "rillflow_snapshotter_runs_total",
+    "rillflow_snapshotter_candidates_total",
+    "rillflow_snapshots_written_total",
+    "rillflow_snapshotter_failures_total",
+    "rillflow_snapshotter_run_duration_seconds",
+    "rillflow_snapshotter_max_events_since_snapshot",
 }
 # Histograms are queried through their _bucket/_sum/_count series.
-HISTOGRAMS = {"rillflow_projection_batch_duration_seconds"}
+HISTOGRAMS = {"rillflow_projection_batch_duration_seconds", "rillflow_snapshotter_run_duration_seconds"}
 
 HTTP_PORT = 8080
 LIVE_PATH = "/health/live"

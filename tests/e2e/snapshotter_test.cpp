@@ -29,7 +29,8 @@ std::string config_yaml(const TestSchema& db, const std::string& snapshotters) {
 }
 
 std::string orders_snapshotter(const std::string& name = "orders") {
-  return "  - name: " + name + "\n    plugin: " RILLFLOW_ORDER_FOLDER_PLUGIN
+  return "  - name: " + name +
+         "\n    plugin: " RILLFLOW_ORDER_FOLDER_PLUGIN
          "\n    threshold: 10\n    interval_ms: 100\n    stream_prefix: 'orders:'\n";
 }
 
@@ -190,8 +191,8 @@ TEST_CASE("sighup_adds_and_removes_snapshotters") {
 
 TEST_CASE("a_missing_folder_plugin_stops_the_start_with_its_path") {
   TestSchema db;
-  const auto yaml = config_yaml(
-      db, "snapshotters:\n  - name: orders\n    plugin: /nonexistent/libfolder.so\n");
+  const auto yaml =
+      config_yaml(db, "snapshotters:\n  - name: orders\n    plugin: /nonexistent/libfolder.so\n");
   const auto path = write_temp("snap-bad.yaml", yaml);
   auto r = util::run_process({RILLFLOWD_PATH, "--config", path, "--check-config"});
   CHECK(r.exit_code == 1);

@@ -109,7 +109,11 @@ TEST_CASE("status_lists_snapshotters_apart_from_projections_with_their_last_run"
           auto t = s;
           t.workers.push_back(w);
           return t;
-        }())).at("snapshotters").at(0).at("last_run_at").is_null());
+        }()))
+            .at("snapshotters")
+            .at(0)
+            .at("last_run_at")
+            .is_null());
   w.snapshotter.last_run_at = std::chrono::system_clock::now();
   w.snapshotter.candidates = 3;
   w.snapshotter.written = 2;

@@ -29,15 +29,15 @@ Json snapshotter_json(const status::WorkerView& w) {
       {"interval_ms", v.interval_ms},
       {"last_run_at", time_or_null(v.last_run_at)},
       {"last_report",
-       v.last_run_at ? Json(boost::json::object{
-                           {"candidates", v.candidates},
-                           {"written", v.written},
-                           {"superseded", v.superseded},
-                           {"failures", v.failures},
-                           {"max_events_since_snapshot", v.max_events_since_snapshot},
-                           {"duration_seconds", v.duration_seconds},
-                           {"lease_held_elsewhere", v.lease_held_elsewhere}})
-                     : Json(nullptr)},
+       v.last_run_at
+           ? Json(boost::json::object{{"candidates", v.candidates},
+                                      {"written", v.written},
+                                      {"superseded", v.superseded},
+                                      {"failures", v.failures},
+                                      {"max_events_since_snapshot", v.max_events_since_snapshot},
+                                      {"duration_seconds", v.duration_seconds},
+                                      {"lease_held_elsewhere", v.lease_held_elsewhere}})
+           : Json(nullptr)},
       {"last_error", v.last_error.empty() ? Json(nullptr) : Json(redact_secrets(v.last_error))},
       {"last_error_at", time_or_null(v.last_error_at)}};
 }

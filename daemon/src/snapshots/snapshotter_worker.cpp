@@ -67,8 +67,8 @@ bool SnapshotterWorker::run_slice(const std::atomic<bool>& stop) {
   view_.duration_seconds = seconds;
   view_.lease_held_elsewhere = r.lease_held_elsewhere;
   if (!r.failures.empty()) {
-    view_.last_error = "stream " + to_string(r.failures.front().stream_id) + ": " +
-                       r.failures.front().error;
+    view_.last_error =
+        "stream " + to_string(r.failures.front().stream_id) + ": " + r.failures.front().error;
     view_.last_error_at = view_.last_run_at;
   }
   last_outcome_ = r.lease_held_elsewhere ? "leased_by_other"

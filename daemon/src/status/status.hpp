@@ -17,7 +17,7 @@ namespace rillflow::status {
 /// database for it).
 struct SnapshotterView {
   std::optional<std::chrono::system_clock::time_point> last_run_at;  ///< when the last run ended
-  std::size_t candidates = 0;  ///< the last run's report
+  std::size_t candidates = 0;                                        ///< the last run's report
   std::size_t written = 0;
   std::size_t superseded = 0;
   std::size_t failures = 0;
