@@ -107,8 +107,8 @@ asio::awaitable<void> StatusService::refresh() {
   s.stuck = ctx_.scheduler.running_longer_than(threshold);
   const auto running = ctx_.scheduler.running();
   for (auto& w : s.workers) {
-    for (const auto& [name, seconds] : running) {
-      if (name != w.name) continue;
+    for (const auto& [key, seconds] : running) {
+      if (key.kind != w.kind || key.name != w.name) continue;
       w.running = seconds > 0;
       w.running_for_seconds = seconds;
     }

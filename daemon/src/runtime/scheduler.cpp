@@ -89,11 +89,11 @@ std::vector<std::string> Scheduler::running_longer_than(
   return out;
 }
 
-std::vector<std::pair<std::string, double>> Scheduler::running() const {
-  std::vector<std::pair<std::string, double>> out;
+std::vector<std::pair<UnitKey, double>> Scheduler::running() const {
+  std::vector<std::pair<UnitKey, double>> out;
   const auto now = std::chrono::steady_clock::now();
   for (const auto& e : entries_) {
-    out.emplace_back(e->worker->name(),
+    out.emplace_back(e->worker->key(),
                      e->running ? std::chrono::duration<double>(now - e->started).count() : 0.0);
   }
   return out;

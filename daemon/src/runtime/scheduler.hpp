@@ -36,8 +36,8 @@ class Scheduler {
   bool idle() const;
   /// Names of workers whose current slice has run longer than `threshold`.
   std::vector<std::string> running_longer_than(std::chrono::steady_clock::duration threshold) const;
-  /// How long each worker's current slice has been running (0 when not running), by name.
-  std::vector<std::pair<std::string, double>> running() const;
+  /// How long each worker's current slice has been running (0 when not running), by unit key.
+  std::vector<std::pair<UnitKey, double>> running() const;
   const std::atomic<bool>& stop_flag() const { return stop_; }
 
  private:
