@@ -68,6 +68,14 @@ bool assigned(DaemonProcess& d, const std::string& name) {
   return false;
 }
 
+// The value of one series in a /metrics scrape (-1 when absent).
+double metric(DaemonProcess& d, const std::string& series) {
+  const auto body = http_get(d.port(), "/metrics").body;
+  const auto at = body.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(body.substr(at + series.size() + 2));
+}
+
 }  // namespace
 
 TEST_CASE("daemon_snapshotter_writes_a_snapshot_at_the_stream_version_and_reports_it") {
@@ -200,4 +208,47 @@ TEST_CASE("a_missing_folder_plugin_stops_the_start_with_its_path") {
   r = util::run_process({"env", "RF_E2E_DB_URL=" + db.url(), RILLFLOWD_PATH, "--config", path});
   CHECK(r.exit_code == 1);
   CHECK(contains(r.output, "/nonexistent/libfolder.so"));
+}
+
+TEST_CASE("a_failing_folder_is_reported_and_retried_only_at_the_next_interval") {
+  TestSchema db;
+  const auto config = write_temp(
+      "snap-fail.yaml",
+      config_yaml(db, "snapshotters:\n  - name: mixed\n    plugin: " RILLFLOW_FAILING_FOLDER_PLUGIN
+                      "\n    threshold: 5\n    interval_ms: 400\n"
+                      "    settings: {fail_type: Poison}\n"));
+  DaemonProcess d(RILLFLOWD_PATH, config, env_for(db));
+  REQUIRE(d.wait_ready());
+  const auto bad = db.store().resolve_stream_alias("orders:bad");
+  const auto good = db.store().resolve_stream_alias("orders:good");
+  fill(db.store(), bad, 10);
+  db.store().events().append_stream(bad, Expected::any(),
+                                    std::vector<Event>{Event("Poison", parse_json("{}"))});
+  fill(db.store(), good, 6);
+  const SnapshotCatalog catalog(db.store());
+  // The good stream is compacted although the bad one fails every run.
+  CHECK(eventually([&] { return catalog.status(good)->snapshot_version == 6; }, 30s));
+  CHECK(catalog.status(bad)->snapshot_version == 0);
+  REQUIRE(eventually(
+      [&] {
+        const auto s = snapshotters(d);
+        return !s.empty() && s.at(0).at("last_error").is_string() &&
+               contains(std::string(s.at(0).at("last_error").as_string()), "refusing Poison");
+      },
+      10s));
+  CHECK(contains(d.log(), "refusing Poison"));
+  // Not a tight loop: three more runs take at least two intervals, with one failure per run.
+  const std::string runs = "rillflow_snapshotter_runs_total{snapshotter=\"mixed\"}";
+  const std::string failures = "rillflow_snapshotter_failures_total{snapshotter=\"mixed\"}";
+  const double before = metric(d, runs);
+  REQUIRE(before >= 1);
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(eventually([&] { return metric(d, runs) >= before + 3; }, 30s));
+  CHECK(std::chrono::steady_clock::now() - started >= 790ms);
+  const double total_runs = metric(d, runs);
+  const double total_failures = metric(d, failures);
+  CHECK(total_failures >= before);
+  CHECK(total_failures <= total_runs + 1);  // a scrape may fall between two counters' updates
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit(15s) == 0);
 }
