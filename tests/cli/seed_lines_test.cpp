@@ -204,7 +204,11 @@ TEST_CASE("seed_readme_command_lines_run_as_written") {
                         << RILLFLOW_COUNTING_PLUGIN
                         << "\n    settings: {table: my_projection_rows}\n"
                         << "snapshotters:\n  - name: orders\n    plugin: "
-                        << RILLFLOW_ORDER_FOLDER_PLUGIN << "\n";
+                        << RILLFLOW_ORDER_FOLDER_PLUGIN
+                        // run-loop (projections.txt) runs this snapshotter too, as rillflowd
+                        // does: a threshold it never reaches leaves the compaction to the
+                        // snapshots lines, whose --threshold 200 overrides it.
+                        << "\n    threshold: 10000000\n";
   // Lines run in a fresh directory of their own (`--output backups/acme` is relative).
   const auto workdir = std::filesystem::temp_directory_path() / ("rillflow-seed-" + dbname);
   std::filesystem::create_directories(workdir);
