@@ -15,8 +15,12 @@ namespace {
 
 class Counter : public ProjectionHandler {
  public:
-  void apply(const EventEnvelope&, Transaction&) override { ++handled; }
+  void apply(const EventEnvelope&, Transaction&) override {
+    ++handled;
+    applied_at = std::chrono::steady_clock::now().time_since_epoch().count();
+  }
   std::atomic<int> handled{0};
+  std::atomic<std::chrono::steady_clock::rep> applied_at{0};  ///< of the last event handed over
 };
 
 ProjectionDaemon daemon_for(TestSchema& db, std::shared_ptr<Counter> handler) {

@@ -209,13 +209,13 @@ void add_event_commands(CLI::App& app, Context& ctx) {
       const Uuid id = uuid_arg(correlation, "correlation-id");
       if (mermaid && ctx.json) throw UsageError("--mermaid and --json exclude each other");
       if (trace_limit == 0) throw UsageError("--limit must be at least 1");
-      const Trace t = ctx.store().events().trace(id, trace_limit);
+      const Trace chain = ctx.store().events().trace(id, trace_limit);
       if (ctx.json) {
-        print_json(to_json(t));
+        print_json(to_json(chain));
       } else if (mermaid) {
-        std::cout << to_mermaid(t);
+        std::cout << to_mermaid(chain);
       } else {
-        for (const auto& te : t.events) {
+        for (const auto& te : chain.events) {
           const auto& e = te.event;
           std::cout << "#" << e.global_seq << " "
                     << te.stream_alias.value_or(to_string(e.stream_id)) << "@" << e.stream_seq
@@ -228,7 +228,7 @@ void add_event_commands(CLI::App& app, Context& ctx) {
           std::cout << "\n";
         }
       }
-      if (t.events.empty()) {
+      if (chain.events.empty()) {
         std::cerr << "rillflow: no events with correlation id " << to_string(id) << "\n";
         return 1;
       }
