@@ -72,20 +72,30 @@ TEST_CASE("wait_for_returns_once_the_projection_handled_the_append") {
   const auto r = projections.wait_for("p", appended, 0ms);
   CHECK(r.checks == 1);
   CHECK_FALSE(r.parked);
+  MESSAGE("one check (already handled): " << r.waited.count() << " us");
   CHECK(projections.wait_for("p", 0, 0ms).checks == 1);
 
   // With the projection running beside it: wait_for returns once the loop has handled it.
   std::atomic<bool> stop{false};
   std::thread loop([&] { d.run_loop(stop, 2ms); });
+  const auto appended_at = std::chrono::steady_clock::now();
   const auto later =
       db.store().events().append_stream(new_uuid(), Expected::any(), {Event("C", 3)});
   const auto waited = projections.wait_for("p", later, 10s);
+  const auto returned_at = std::chrono::steady_clock::now();
   stop = true;
   loop.join();
   CHECK(handler->handled >= 3);
   CHECK(waited.waited < 10s);
-  MESSAGE("wait_for after append with run_loop(2 ms): " << waited.waited.count() << " us, "
-                                                        << waited.checks << " checks");
+  const auto us = [](auto span) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(span).count();
+  };
+  const auto applied = std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(handler->applied_at.load()));
+  CHECK(applied <= returned_at);
+  MESSAGE("after append (run_loop, 2 ms idle poll): handler called at "
+          << us(applied - appended_at) << " us, wait_for returned at "
+          << us(returned_at - appended_at) << " us (" << waited.checks << " checks)");
 }
 
 TEST_CASE("wait_for_is_exact_when_a_lower_position_commits_after_a_higher_one") {
