@@ -102,6 +102,10 @@ EventStore Store::events() const {
   return EventStore(state_);
 }
 
+Projections Store::projections() const {
+  return Projections(state_);
+}
+
 DocumentStore Store::docs() const {
   return DocumentStore(state_);
 }

@@ -117,6 +117,9 @@ std::string expectation(const std::vector<std::string>& w, const std::string& do
     }
     return "schema 'public': ok";
   }
+  if (cmd == "tenants" && sub == "ensure" && w.size() > 3 && w[3] == "globex") {
+    return "provisioned tenant 'globex' in schema 'tenant_globex'";
+  }
   if (cmd == "tenants") {
     static const std::map<std::string, std::string> by_sub{
         {"ensure", "tenant 'acme' (schema 'tenant_acme') is current"},

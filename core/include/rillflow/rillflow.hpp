@@ -16,9 +16,11 @@
 #include <rillflow/events/event.hpp>
 #include <rillflow/events/event_store.hpp>
 #include <rillflow/events/notify.hpp>
+#include <rillflow/events/trace.hpp>
 #include <rillflow/json.hpp>
 #include <rillflow/projections/projection_daemon.hpp>
 #include <rillflow/projections/projection_handler.hpp>
+#include <rillflow/projections/projections.hpp>
 #include <rillflow/projections/transaction.hpp>
 #include <rillflow/redact.hpp>
 #include <rillflow/schema/schema_manager.hpp>

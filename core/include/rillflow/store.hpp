@@ -4,6 +4,7 @@
 #include <rillflow/events/event_store.hpp>
 #include <rillflow/events/notify.hpp>
 #include <rillflow/fwd.hpp>
+#include <rillflow/projections/projections.hpp>
 #include <rillflow/schema/schema_manager.hpp>
 #include <rillflow/tenants/tenant_registry.hpp>
 #include <rillflow/uuid.hpp>
@@ -71,6 +72,8 @@ class Store {
   static Store connect(std::string url);
 
   EventStore events() const;
+  /// Waiting for projections and why they wait (read-only; see projections/projections.hpp).
+  Projections projections() const;
   DocumentStore docs() const;
   SchemaManager schema() const;
   /// A unit of work (identity map, staged documents, events and aggregate commits, one

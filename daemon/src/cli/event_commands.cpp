@@ -187,6 +187,54 @@ void add_event_commands(CLI::App& app, Context& ctx) {
       }
     };
   });
+
+  // trace <correlation-id> [--mermaid]
+  auto* trace = app.add_subcommand(
+      "trace",
+      "The events of one correlation id across streams, linked by causation id (text, --json "
+      "or a --mermaid sequence diagram)");
+  static std::string correlation;
+  static bool mermaid = false;
+  static std::size_t trace_limit = 10000;
+  trace->add_option("correlation-id", correlation, "The correlation id (a UUID)")->required();
+  trace->add_flag("--mermaid", mermaid,
+                  "Print a Mermaid sequence diagram: streams as participants, events as "
+                  "messages drawn from the stream of their cause");
+  trace->add_option("--limit", trace_limit, "At most this many events")
+      ->capture_default_str()
+      ->check(non_negative());
+  trace->callback([&ctx] {
+    ctx.run = [&ctx] {
+      // Checked before connecting: usage errors exit 2.
+      const Uuid id = uuid_arg(correlation, "correlation-id");
+      if (mermaid && ctx.json) throw UsageError("--mermaid and --json exclude each other");
+      if (trace_limit == 0) throw UsageError("--limit must be at least 1");
+      const Trace chain = ctx.store().events().trace(id, trace_limit);
+      if (ctx.json) {
+        print_json(to_json(chain));
+      } else if (mermaid) {
+        std::cout << to_mermaid(chain);
+      } else {
+        for (const auto& te : chain.events) {
+          const auto& e = te.event;
+          std::cout << "#" << e.global_seq << " "
+                    << te.stream_alias.value_or(to_string(e.stream_id)) << "@" << e.stream_seq
+                    << " " << e.type << " id " << to_string(te.id);
+          if (te.caused_by) {
+            std::cout << " <- #" << *te.caused_by;
+          } else if (e.causation_id) {
+            std::cout << " <- " << to_string(*e.causation_id) << " (outside the trace)";
+          }
+          std::cout << "\n";
+        }
+      }
+      if (chain.events.empty()) {
+        std::cerr << "rillflow: no events with correlation id " << to_string(id) << "\n";
+        return 1;
+      }
+      return 0;
+    };
+  });
 }
 
 }  // namespace rillflow::cli

@@ -1,5 +1,5 @@
 // projections list | status | pause | resume | reset-checkpoint | rebuild | run-once |
-// run-until-idle | dlq-list | dlq-requeue | dlq-delete | metrics
+// run-until-idle | dlq-list | dlq-requeue | dlq-delete | metrics | wait
 
 #include "cli/cli_context.hpp"
 #include "plugin/plugin_loader.hpp"
@@ -107,6 +107,26 @@ int run_until_idle(Context& ctx, ProjectionDaemon& d, const std::string& only) {
     return 1;
   }
   return 0;
+}
+
+// "5s", "250ms", "2m" or a bare number of seconds ("1.5"); anything else is a usage error.
+std::chrono::milliseconds parse_timeout(const std::string& text) {
+  std::size_t used = 0;
+  double value = -1;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string unit = used == 0 ? std::string() : text.substr(used);
+  double factor = 0;
+  if (unit.empty() || unit == "s") factor = 1000;
+  if (unit == "ms") factor = 1;
+  if (unit == "m" || unit == "min") factor = 60000;
+  if (used == 0 || factor == 0 || !(value >= 0) || value * factor > 1e12) {
+    throw UsageError("--timeout must be a duration such as 5s, 250ms or 2m, not '" + text + "'");
+  }
+  return std::chrono::milliseconds(static_cast<std::int64_t>(value * factor + 0.5));
 }
 
 }  // namespace
@@ -271,15 +291,78 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
   command("metrics", "Position, head, lag (events and seconds) and DLQ figures of one projection",
           true, [&ctx] {
             const auto m = runtime(ctx, false).metrics(name);
+            const auto blockers = ctx.store().projections().blocked_by(name);
             if (ctx.json) {
-              print_json(to_json(m));
+              auto o = to_json(m).as_object();
+              boost::json::array blocked;
+              for (const auto& b : blockers) blocked.push_back(to_json(b));
+              o["blocked_by"] = std::move(blocked);
+              print_json(o);
             } else {
               std::cout << m.name << ": position " << m.position << ", head " << m.head << ", lag "
                         << m.lag_events << " events / " << m.lag_seconds << " s, DLQ "
                         << m.dlq_count << " (oldest " << m.dlq_oldest_age_seconds << " s)\n";
+              for (const auto& b : blockers) {
+                std::cout << "  blocked: " << b.message();
+                if (b.state) std::cout << ", " << *b.state;
+                if (b.query) std::cout << ", query: " << *b.query;
+                std::cout << "\n";
+              }
             }
             return 0;
           });
+  static std::string timeout_text = "5s";
+  auto* wait = command(
+      "wait",
+      "Wait until a projection has handled the event at --position (exit 1 on timeout, saying "
+      "what is left)",
+      true, [&ctx] {
+        const auto timeout = parse_timeout(timeout_text);
+        try {
+          const auto r = ctx.store().projections().wait_for(name, position, timeout);
+          const double waited_ms = static_cast<double>(r.waited.count()) / 1000.0;
+          if (ctx.json) {
+            print_json(boost::json::object{{"name", name},
+                                           {"position", position},
+                                           {"reached", true},
+                                           {"parked", r.parked},
+                                           {"waited_ms", waited_ms},
+                                           {"checks", r.checks}});
+          } else {
+            std::cout << name << " has handled global_seq " << position
+                      << (r.parked ? " (the event is parked in the DLQ)" : "") << " (waited "
+                      << waited_ms << " ms)\n";
+          }
+          return 0;
+        } catch (const ProjectionWaitTimeout& e) {
+          if (ctx.json) {
+            print_json(boost::json::object{{"name", name},
+                                           {"position", position},
+                                           {"reached", false},
+                                           {"projection_at", e.projection_at()},
+                                           {"behind", e.behind()},
+                                           {"committed", e.committed()},
+                                           {"message", e.what()}});
+          }
+          std::cerr << "rillflow: timeout: " << e.what() << "\n";
+          return 1;
+        }
+      });
+  wait->add_option("--position", position, "global_seq of the event to wait for")
+      ->required()
+      ->check(non_negative());
+  wait->add_option("--timeout", timeout_text, "How long to wait: 5s, 250ms, 2m")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            try {
+              parse_timeout(text);
+            } catch (const UsageError& e) {
+              return std::string(e.what());
+            }
+            return std::string();
+          },
+          "DURATION"));
 }
 
 }  // namespace rillflow::cli

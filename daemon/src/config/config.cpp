@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <rillflow/error.hpp>
+#include <rillflow/events/notify.hpp>
 #include <rillflow/schema/schema_manager.hpp>
 
 #include <yaml-cpp/yaml.h>
@@ -344,7 +345,7 @@ const Key<Config> kKeys[] = {
      },
      RILLFLOW_CONFIG_FIELD(daemon.notify)},
 
-    {"daemon.notify_channel", "string", "rillflow_events", false,
+    {"daemon.notify_channel", "string", notify::kDefaultChannel, false,
      "NOTIFY channel appends signal on.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.daemon.notify_channel = read_string(n, w);

@@ -12,6 +12,7 @@
 namespace rillflow {
 
 class AppendBuilder;
+struct Trace;
 
 /// Which part of a stream to read.
 struct StreamRead {
@@ -58,6 +59,12 @@ class EventStore {
   FeedPosition feed_end() const;
   /// The highest global_seq committed so far (0 when empty).
   std::int64_t head() const;
+
+  /// The events whose correlation_id is `correlation_id`, in global_seq order, linked by
+  /// causation id (see events/trace.hpp), at most `limit` of them. Empty when there are none.
+  /// Reads without an index on correlation_id (a scan of the events table): a developer's and
+  /// an operator's tool, not a hot path.
+  Trace trace(const Uuid& correlation_id, std::size_t limit = 10000) const;
 
  private:
   std::shared_ptr<const detail::StoreState> state_;
