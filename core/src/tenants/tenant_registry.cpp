@@ -1,4 +1,5 @@
 #include <rillflow/error.hpp>
+#include <rillflow/events/event.hpp>
 #include <rillflow/json.hpp>
 #include <rillflow/store.hpp>
 #include <rillflow/tenants/tenant_registry.hpp>
@@ -12,7 +13,6 @@
 
 #include <algorithm>
 #include <array>
-#include <ctime>
 #include <fstream>
 
 namespace fs = std::filesystem;
@@ -108,15 +108,6 @@ std::map<std::string, std::int64_t> count_rows(pqxx::transaction_base& txn,
   if (sql.empty()) return out;
   for (const auto& row : txn.exec(sql)) out[row[0].as<std::string>()] = row[1].as<std::int64_t>();
   return out;
-}
-
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const auto secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 }  // namespace
@@ -373,7 +364,7 @@ TenantArchive TenantRegistry::archive(std::string_view name, const fs::path& dir
       {"schema", out.schema},
       {"schema_version", SchemaManager::latest_version()},
       {"rillflow_version", std::string(version())},
-      {"archived_at", rfc3339(now)},
+      {"archived_at", format_timestamp(now)},
       {"dump", out.dump.filename().string()},
       {"format", "pg_dump custom (-Fc)"},
       {"rows", rows},

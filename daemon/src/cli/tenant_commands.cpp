@@ -2,7 +2,8 @@
 
 #include "cli/cli_context.hpp"
 
-#include <ctime>
+#include <rillflow/events/event.hpp>
+
 #include <iostream>
 
 namespace rillflow::cli {
@@ -25,26 +26,17 @@ std::string tenant_arg(const std::string& name) {
   return name;
 }
 
-std::string time_text(std::chrono::system_clock::time_point t) {
-  const auto secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 Json time_json(const std::optional<std::chrono::system_clock::time_point>& t) {
   if (!t) return nullptr;
-  return Json(time_text(*t));
+  return Json(format_timestamp(*t));
 }
 
 boost::json::object info_json(const TenantInfo& t) {
   return boost::json::object{{"tenant", t.name},
                              {"schema", t.schema},
                              {"schema_version", t.schema_version},
-                             {"created_at", time_text(t.created_at)},
-                             {"migrated_at", time_text(t.migrated_at)},
+                             {"created_at", format_timestamp(t.created_at)},
+                             {"migrated_at", format_timestamp(t.migrated_at)},
                              {"archived_at", time_json(t.archived_at)}};
 }
 
@@ -183,9 +175,10 @@ void add_tenant_commands(CLI::App& app, Context& ctx) {
                   << s.tenant.schema_version << " of " << s.latest_version << ", "
                   << (s.drift.ok() ? "no drift" : "drift") << "\n";
         for (const auto& p : s.drift.problems) std::cout << "  - " << p << "\n";
-        std::cout << "  created " << time_text(s.tenant.created_at) << ", migrated "
-                  << time_text(s.tenant.migrated_at) << ", archived "
-                  << (s.tenant.archived_at ? time_text(*s.tenant.archived_at) : "never") << "\n";
+        std::cout << "  created " << format_timestamp(s.tenant.created_at) << ", migrated "
+                  << format_timestamp(s.tenant.migrated_at) << ", archived "
+                  << (s.tenant.archived_at ? format_timestamp(*s.tenant.archived_at) : "never")
+                  << "\n";
         std::cout << "  rows: " << rows_text(s.rows) << "\n";
       }
       return s.drift.ok() ? 0 : 1;
@@ -205,8 +198,8 @@ void add_tenant_commands(CLI::App& app, Context& ctx) {
       } else {
         for (const auto& t : all) {
           std::cout << t.name << "  schema " << t.schema << "  version " << t.schema_version
-                    << "  created " << time_text(t.created_at) << "  archived "
-                    << (t.archived_at ? time_text(*t.archived_at) : "never") << "\n";
+                    << "  created " << format_timestamp(t.created_at) << "  archived "
+                    << (t.archived_at ? format_timestamp(*t.archived_at) : "never") << "\n";
         }
       }
       return 0;
