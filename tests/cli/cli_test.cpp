@@ -1,8 +1,7 @@
 // The rillflow CLI binary, run as a user would run it, against the test cluster.
+#include "cli/cli_support.hpp"
 #include "documents/query_sql.hpp"
 #include "schema/migrations.hpp"
-#include "support/test_db.hpp"
-#include "util/process.hpp"
 
 #include <doctest/doctest.h>
 
@@ -15,15 +14,9 @@ using rillflow::testing::TestSchema;
 namespace {
 
 util::ProcessResult cli(const TestSchema& db, std::vector<std::string> args) {
-  std::vector<std::string> argv{RILLFLOW_CLI_PATH, "--database-url", db.url(), "--schema",
-                                db.name()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return util::run_process(argv);
+  return rillflow::testing::run_cli(db, std::move(args));
 }
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using rillflow::testing::contains;
 
 }  // namespace
 

@@ -1,7 +1,6 @@
 // rillflow projections wait, trace [--mermaid | --json] and the blocked_by field of projections
 // metrics, run as a user would run them.
-#include "support/test_db.hpp"
-#include "util/process.hpp"
+#include "cli/cli_support.hpp"
 
 #include <doctest/doctest.h>
 
@@ -11,15 +10,9 @@ using rillflow::testing::TestSchema;
 namespace {
 
 util::ProcessResult cli(const TestSchema& db, std::vector<std::string> args) {
-  std::vector<std::string> argv{RILLFLOW_CLI_PATH, "--database-url", db.url(), "--schema",
-                                db.name()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return util::run_process(argv);
+  return rillflow::testing::run_cli(db, std::move(args));
 }
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using rillflow::testing::contains;
 
 class Nothing : public ProjectionHandler {
  public:
