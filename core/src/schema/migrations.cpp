@@ -224,7 +224,6 @@ update {schema}.streams s set snapshot_version = n.version
 create index streams_snapshot_lag_idx on {schema}.streams ((version - snapshot_version));
 )sql";
 
-
 // The tenant registry (schema-per-tenant, docs/tenants.md): one row per provisioned tenant
 // schema. Every schema gets it (one list of migrations for all); only a base schema's is used.
 constexpr std::string_view kTenants = R"sql(create table {schema}.tenants (
