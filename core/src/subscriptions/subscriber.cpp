@@ -55,6 +55,16 @@ class WakeFlag final : public pqxx::notification_receiver {
   void operator()(const std::string&, int) override {}
 };
 
+// An event acknowledged out of order (or in the caller's transaction), kept until the
+// checkpoint passes it, so a restart redelivers exactly what was not acknowledged.
+constexpr std::string_view kRecordAck = R"sql(
+insert into {schema}.subscription_deliveries
+  (unit, global_seq, subscription, grp, member, acked, pos_from, pos_to, pos_after, prev_from,
+   prev_to, prev_after)
+values ($1, $2, $3, '', $4, true, $5, $6, $7, $8, $9, $10)
+on conflict (unit, global_seq) do update set acked = true
+)sql";
+
 }  // namespace
 
 Subscriber::Subscriber(std::shared_ptr<const StoreState> state, std::string name,
@@ -741,15 +751,9 @@ void Subscriber::ack_in(Transaction& txn, std::int64_t global_seq) {
     const auto p = std::find_if(u.pending.begin(), u.pending.end(),
                                 [&](const Pending& pe) { return pe.seq == global_seq; });
     if (p == u.pending.end()) return;
-    txn.exec(sql(R"sql(
-insert into {schema}.subscription_deliveries
-  (unit, global_seq, subscription, grp, member, acked, pos_from, pos_to, pos_after, prev_from,
-   prev_to, prev_after)
-values ($1, $2, $3, '', $4, true, $5, $6, $7, $8, $9, $10)
-on conflict (unit, global_seq) do update set acked = true
-)sql"),
-             u.key.name, global_seq, name_, member_, p->pos.from_tick, p->pos.to_tick,
-             p->pos.after_seq, p->prev.from_tick, p->prev.to_tick, p->prev.after_seq);
+    txn.exec(sql(kRecordAck), u.key.name, global_seq, name_, member_, p->pos.from_tick,
+             p->pos.to_tick, p->pos.after_seq, p->prev.from_tick, p->prev.to_tick,
+             p->prev.after_seq);
     u.txn_acks.insert(global_seq);
   }
   // Not this subscriber's business any more: whether it lands is up to the caller's commit.
@@ -845,15 +849,9 @@ void Subscriber::flush_ungrouped(Unit& u) {
       return;
     }
     for (const auto* p : store) {
-      db::exec(txn, conn, sql(R"sql(
-insert into {schema}.subscription_deliveries
-  (unit, global_seq, subscription, grp, member, acked, pos_from, pos_to, pos_after, prev_from,
-   prev_to, prev_after)
-values ($1, $2, $3, '', $4, true, $5, $6, $7, $8, $9, $10)
-on conflict (unit, global_seq) do update set acked = true
-)sql"),
-               u.key.name, p->seq, name_, member_, p->pos.from_tick, p->pos.to_tick,
-               p->pos.after_seq, p->prev.from_tick, p->prev.to_tick, p->prev.after_seq);
+      db::exec(txn, conn, sql(kRecordAck), u.key.name, p->seq, name_, member_, p->pos.from_tick,
+               p->pos.to_tick, p->pos.after_seq, p->prev.from_tick, p->prev.to_tick,
+               p->prev.after_seq);
     }
     if (passed_rows) {
       db::exec(txn, conn,
