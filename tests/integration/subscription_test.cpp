@@ -66,9 +66,10 @@ SubscriptionOptions manual() {
   return o;
 }
 
-// Waits until `done()` holds, calling `step()` meanwhile; fails after `limit`.
+// Waits until `done()` holds, calling `step()` meanwhile; fails after `limit` (generous: a
+// busy machine is a normal machine).
 template <class Step, class Done>
-void await(Step step, Done done, std::chrono::milliseconds limit = 20s) {
+void await(Step step, Done done, std::chrono::milliseconds limit = 90s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done()) {
     REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "condition not reached in time");
