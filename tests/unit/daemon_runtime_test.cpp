@@ -7,9 +7,11 @@
 
 #include <doctest/doctest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -56,10 +58,14 @@ class GatedWorker final : public runtime::Worker {
   int running_ = 0, max_running_ = 0, started_ = 0, released_ = 0;
 };
 
-// Runs loop handlers until `condition` holds (the pool posts completions to the loop).
+// Runs loop handlers until `condition` holds (the pool posts completions to the loop), for at
+// most 90 s. The work guard makes run_for wait for a posted completion instead of returning at
+// once when nothing is queued yet (a pool thread on a busy machine may not have run).
 template <class F>
 bool run_until(boost::asio::io_context& loop, F condition) {
-  for (int i = 0; i < 100000 && !condition(); ++i) {
+  const auto guard = boost::asio::make_work_guard(loop);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (!condition() && std::chrono::steady_clock::now() < deadline) {
     loop.restart();
     loop.run_for(std::chrono::milliseconds(10));
   }
