@@ -2,6 +2,7 @@
 #include "config/config.hpp"
 
 #include <rillflow/error.hpp>
+#include <rillflow/store.hpp>
 
 #include <doctest/doctest.h>
 
@@ -42,6 +43,25 @@ TEST_CASE("config_defaults_apply_to_an_empty_file") {
   CHECK(c.daemon.drain_deadline_ms == 30000);
   CHECK(c.database.url_env == "DATABASE_URL");
   CHECK(c.projections.empty());
+}
+
+TEST_CASE("config_defaults_of_core_options_are_the_library_defaults") {
+  // A projection or snapshotter named with nothing else runs exactly as the library's defaults
+  // would: the key table takes these defaults from core, it does not restate them.
+  const auto c = config::parse(
+      "projections: [{name: p, plugin: p.so}]\nsnapshotters: [{name: s, plugin: s.so}]\n",
+      "defaults.yaml");
+  const ProjectionOptions library{};
+  const auto daemon = c.projections.at(0).options();
+  CHECK(daemon.batch_size == library.batch_size);
+  CHECK(daemon.max_attempts == library.max_attempts);
+  CHECK(daemon.retry_base_delay == library.retry_base_delay);
+  CHECK(daemon.retry_max_delay == library.retry_max_delay);
+  const SnapshotterConfig snapshots{};
+  const auto snap = c.snapshotters.at(0).options(std::chrono::milliseconds(30000));
+  CHECK(snap.threshold_events == snapshots.threshold_events);
+  CHECK(snap.batch_size == snapshots.batch_size);
+  CHECK(static_cast<std::size_t>(c.database.max_connections) == StoreOptions{}.max_connections);
 }
 
 TEST_CASE("config_example_file_parses_into_typed_settings_and_shows_every_key") {

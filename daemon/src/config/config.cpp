@@ -2,11 +2,16 @@
 
 #include <rillflow/error.hpp>
 #include <rillflow/events/notify.hpp>
+#include <rillflow/projections/projection_daemon.hpp>
 #include <rillflow/schema/schema_manager.hpp>
+#include <rillflow/snapshots/snapshotter.hpp>
+#include <rillflow/store.hpp>
 
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <chrono>
+#include <concepts>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -113,7 +118,7 @@ template <class T>
 struct Key {
   std::string_view path;  // relative to the table's root
   std::string_view type;
-  std::string_view default_value;
+  std::string default_value;  // a literal, or the core option's own default (text_of)
   bool reloadable;
   std::string_view description;
   void (*set)(T& out, const YAML::Node& node, const std::string& where);
@@ -130,6 +135,18 @@ struct Key {
       [](const Config& a, const Config& b) { return a.member == b.member; }
 
 constexpr std::int64_t kMaxMs = 24LL * 3600 * 1000;
+
+// The default of a key that sets a core option is that option's own default, so the library
+// and the daemon cannot drift apart.
+std::string text_of(std::integral auto value) {
+  return std::to_string(value);
+}
+std::string text_of(std::chrono::milliseconds value) {
+  return std::to_string(value.count());
+}
+const ProjectionOptions kProjectionDefaults{};
+const SnapshotterConfig kSnapshotterDefaults{};
+const StoreOptions kStoreDefaults{};
 
 void parse_projections(Config& c, const YAML::Node& node, const std::string& where);
 
@@ -153,23 +170,26 @@ const Key<ProjectionConfig> kProjectionKeys[] = {
        p.event_types = read_string_list(n, w);
      },
      nullptr, nullptr},
-    {"batch_size", "integer", "500", true, "Events per transaction (1-100000).",
+    {"batch_size", "integer", text_of(kProjectionDefaults.batch_size), true,
+     "Events per transaction (1-100000).",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.batch_size = read_int(n, w, 1, 100000);
      },
      nullptr, nullptr},
-    {"retry.max_attempts", "integer", "5", true,
+    {"retry.max_attempts", "integer", text_of(kProjectionDefaults.max_attempts), true,
      "Attempts per failing event before on_failure applies (1-1000).",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.retry.max_attempts = read_int(n, w, 1, 1000);
      },
      nullptr, nullptr},
-    {"retry.base_delay_ms", "integer", "1000", true, "First retry delay; doubled per attempt.",
+    {"retry.base_delay_ms", "integer", text_of(kProjectionDefaults.retry_base_delay), true,
+     "First retry delay; doubled per attempt.",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.retry.base_delay_ms = read_int(n, w, 1, kMaxMs);
      },
      nullptr, nullptr},
-    {"retry.max_delay_ms", "integer", "300000", true, "Upper bound of the retry delay.",
+    {"retry.max_delay_ms", "integer", text_of(kProjectionDefaults.retry_max_delay), true,
+     "Upper bound of the retry delay.",
      [](ProjectionConfig& p, const YAML::Node& n, const std::string& w) {
        p.retry.max_delay_ms = read_int(n, w, 1, kMaxMs);
      },
@@ -203,12 +223,13 @@ const Key<SnapshotterEntry> kSnapshotterKeys[] = {
      [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
        s.plugin = read_string(n, w);
      }},
-    {"threshold", "integer", "200", true,
+    {"threshold", "integer", text_of(kSnapshotterDefaults.threshold_events), true,
      "A stream is compacted once this many events came after its last snapshot (1-10000000).",
      [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
        s.threshold = read_int(n, w, 1, 10000000);
      }},
-    {"batch", "integer", "200", true, "Streams compacted per round (1-100000).",
+    {"batch", "integer", text_of(kSnapshotterDefaults.batch_size), true,
+     "Streams compacted per round (1-100000).",
      [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
        s.batch = read_int(n, w, 1, 100000);
      }},
@@ -251,7 +272,8 @@ const Key<Config> kKeys[] = {
      },
      RILLFLOW_CONFIG_FIELD(database.require_url)},
 
-    {"database.max_connections", "integer", "10", false, "Connection pool size (1-1000).",
+    {"database.max_connections", "integer", text_of(kStoreDefaults.max_connections), false,
+     "Connection pool size (1-1000).",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.database.max_connections = read_int(n, w, 1, 1000);
      },
@@ -345,7 +367,7 @@ const Key<Config> kKeys[] = {
      },
      RILLFLOW_CONFIG_FIELD(daemon.notify)},
 
-    {"daemon.notify_channel", "string", notify::kDefaultChannel, false,
+    {"daemon.notify_channel", "string", std::string(notify::kDefaultChannel), false,
      "NOTIFY channel appends signal on.",
      [](Config& c, const YAML::Node& n, const std::string& w) {
        c.daemon.notify_channel = read_string(n, w);
