@@ -76,6 +76,7 @@ EXPECTED_METRICS = {
     "rillflow_snapshotter_failures_total",
     "rillflow_snapshotter_run_duration_seconds",
     "rillflow_snapshotter_max_events_since_snapshot",
+    "rillflow_consumer_blocked_seconds",
 }
 # Histograms are queried through their _bucket/_sum/_count series.
 HISTOGRAMS = {"rillflow_projection_batch_duration_seconds", "rillflow_snapshotter_run_duration_seconds"}

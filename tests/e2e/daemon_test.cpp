@@ -339,7 +339,7 @@ TEST_CASE("metrics_are_valid_prometheus_text_with_the_documented_series") {
         "rillflow_projection_retries_total", "rillflow_projection_lease_owned",
         "rillflow_projection_paused", "rillflow_wakeups_total", "rillflow_db_pool_connections",
         "rillflow_ready", "rillflow_build_info", "rillflow_process_resident_memory_bytes",
-        "rillflow_process_start_time_seconds"}) {
+        "rillflow_process_start_time_seconds", "rillflow_consumer_blocked_seconds"}) {
     CAPTURE(name);
     CHECK(contains(metrics.body, std::string("\n") + name));
   }

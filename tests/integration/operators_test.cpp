@@ -277,3 +277,46 @@ TEST_CASE("mermaid_labels_escape_everything_but_plain_text") {
   CHECK(mermaid_label("") == "#32;");
   CHECK(mermaid_label("abcdef", 3) == "abc...");
 }
+
+TEST_CASE("blocked_consumers_lists_every_held_back_unit_in_one_call_with_the_query_redacted") {
+  TestSchema db;
+  auto d = ProjectionDaemon::builder(db.store())
+               .register_projection("p", std::make_shared<Counter>())
+               .register_projection("q", std::make_shared<Counter>())
+               .build();
+  d.run_until_idle();
+  auto projections = db.store().projections();
+  CHECK(projections.blocked_consumers().empty());
+
+  auto conn = db.raw();
+  pqxx::work held(conn);
+  append_raw(held, db.name(), new_uuid());
+  const auto held_pid = held.exec("select pg_backend_pid()")[0][0].as<int>();
+  // Its last statement quotes a URL with a password and is longer than what is reported.
+  held.exec("select 'postgresql://app:s3cret@db.internal/prod' as target, '" +
+            std::string(200, 'x') + "' as padding");
+  db.store().events().append_stream(new_uuid(), Expected::any(), {Event("Later", 1)});
+  d.run_until_idle();
+
+  const auto all = projections.blocked_consumers();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].kind == "projection");
+  CHECK(all[0].name == "p");
+  CHECK(all[1].name == "q");
+  for (const auto& c : all) {
+    CHECK(c.blocker.pid == held_pid);
+    CHECK(c.blocker.blocked_seconds >= 0);
+    REQUIRE(c.blocker.query);
+    CHECK(c.blocker.query->size() <= 120);
+    CHECK(contains(*c.blocker.query, "postgresql://***@db.internal/prod"));
+    CHECK_FALSE(contains(*c.blocker.query, "s3cret"));
+  }
+  const auto one = projections.blocked_by("q");
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].xid == all[1].blocker.xid);
+  CHECK(one[0].query == all[1].blocker.query);
+
+  held.commit();
+  d.run_until_idle();
+  CHECK(projections.blocked_consumers().empty());
+}

@@ -1,5 +1,6 @@
 // HTTP routing is a pure function of the request and the status snapshot.
 #include "http/routes.hpp"
+#include "metrics/daemon_metrics.hpp"
 
 #include <rillflow/error.hpp>
 #include <rillflow/json.hpp>
@@ -138,4 +139,78 @@ TEST_CASE("status_lists_snapshotters_apart_from_projections_with_their_last_run"
   const std::string error(snap.at("last_error").as_string());
   CHECK(error.find("hunter2") == std::string::npos);  // secrets redacted
   CHECK(error.find("refused") != std::string::npos);
+}
+
+TEST_CASE("the_status_page_is_served_at_root_with_a_strict_csp_that_hashes_its_inline_blocks") {
+  const auto r = get("/", healthy());
+  CHECK(r.status == 200);
+  CHECK(r.content_type == "text/html; charset=utf-8");
+  CHECK(r.body.find("<!DOCTYPE html>") == 0);
+  CHECK(r.body.find("id=\"projections\"") != std::string::npos);
+  CHECK(r.body.find("fetch(\"status\"") != std::string::npos);
+  // Self-contained: nothing is loaded from elsewhere.
+  CHECK(r.body.find("src=\"http") == std::string::npos);
+  CHECK(r.body.find("href=\"http") == std::string::npos);
+  CHECK(r.body.find("innerHTML") == std::string::npos);
+  std::string csp;
+  for (const auto& [name, value] : r.headers) {
+    if (name == "Content-Security-Policy") csp = value;
+  }
+  CAPTURE(csp);
+  CHECK(csp.find("default-src 'none'") == 0);
+  CHECK(csp.find("script-src 'sha256-") != std::string::npos);
+  CHECK(csp.find("style-src 'sha256-") != std::string::npos);
+  CHECK(csp.find("connect-src 'self'") != std::string::npos);
+  CHECK(csp.find("unsafe") == std::string::npos);
+  CHECK(get("/", healthy()).body == r.body);
+  CHECK(http::route("HEAD", "/", healthy(), [] { return std::string(); }).status == 200);
+}
+
+TEST_CASE("status_says_why_a_consumer_is_stalled_and_leaves_hidden_fields_out") {
+  auto s = healthy();
+  CHECK_FALSE(parse_json(get("/status", s).body).at("projections").at(0).at("stalled").as_bool());
+  FeedBlocker b;
+  b.pid = 4412;
+  b.xid = 7731;
+  b.age_seconds = 42.2;
+  b.application_name = "billing";
+  b.blocked_seconds = 40.5;
+  s.workers[0].blocked_by = b;
+  s.workers[0].blockers = 2;
+  const auto p = parse_json(get("/status", s).body).at("projections").at(0).as_object();
+  CHECK(p.at("stalled").as_bool());
+  CHECK(p.at("blocked_seconds").as_double() == 40.5);
+  CHECK(p.at("blocked_by_count").as_int64() == 2);
+  const auto& by = p.at("blocked_by").as_object();
+  CHECK(by.at("pid").as_int64() == 4412);
+  CHECK(by.at("xid").as_int64() == 7731);
+  CHECK(by.at("message").as_string() ==
+        "waiting for transaction 7731 (pid 4412, open 42 s, billing)");
+  // pg_stat_activity hid these from the role: absent, not null.
+  CHECK_FALSE(by.contains("state"));
+  CHECK_FALSE(by.contains("query"));
+}
+
+TEST_CASE("the_blocked_seconds_gauge_is_set_per_consumer_and_zero_when_nothing_blocks") {
+  metrics::DaemonMetrics m("test");
+  auto s = healthy();
+  status::WorkerView snap;
+  snap.kind = "snapshotter";
+  snap.name = "orders";
+  s.workers.push_back(snap);
+  FeedBlocker b;
+  b.xid = 7;
+  b.blocked_seconds = 12.5;
+  s.workers[0].blocked_by = b;
+  m.observe(s, 1);
+  auto text = m.render();
+  CHECK(text.find("rillflow_consumer_blocked_seconds{consumer=\"orders\",kind=\"projection\"} "
+                  "12.5") != std::string::npos);
+  CHECK(text.find("rillflow_consumer_blocked_seconds{consumer=\"orders\",kind=\"snapshotter\"} "
+                  "0") != std::string::npos);
+  s.workers[0].blocked_by.reset();
+  m.observe(s, 1);
+  text = m.render();
+  CHECK(text.find("rillflow_consumer_blocked_seconds{consumer=\"orders\",kind=\"projection\"} 0") !=
+        std::string::npos);
 }

@@ -2,6 +2,7 @@
 // docs/operators.md explains both.
 
 #include <rillflow/projections/projections.hpp>
+#include <rillflow/redact.hpp>
 
 #include "db/sql.hpp"
 #include "store_state.hpp"
@@ -51,44 +52,77 @@ where u.kind = $1 and u.name = $2
 )sql";
 
 // Open transactions that hold a RowExclusiveLock on the events table (so they inserted events),
-// whose top-level xid is in progress in the snapshot of the newest tick the unit consumed.
-// pg_locks is readable by every role; pg_stat_activity hides other roles' details.
+// with their top-level xid (the lowest transactionid lock of the transaction; pg_locks is
+// readable by every role), matched against the in-progress list of the newest tick each stored
+// unit consumed: such a unit has delivered later commits but not their events. One statement
+// for one unit ($1 kind, $2 name) or, with both null, for every unit. pg_stat_activity adds the
+// details it shows this role. blocked_seconds: since the first tick that saw the transaction in
+// progress (ticks' snapshots grow with tick_id, so the first tick whose xmax passed its xid).
 constexpr const char* kBlockers = R"sql(
-with consumed as (
-  select t.snapshot from {schema}.work_units u
-  join {schema}.ticks t
-    on t.tick_id = case when u.to_tick <> 0 then u.to_tick else u.from_tick end
-  where u.kind = $1 and u.name = $2),
-in_progress as (
-  select (x::text::bigint % 4294967296) as xid
-  from consumed, pg_snapshot_xip(consumed.snapshot) x),
-appenders as (
+with appenders as (
   select distinct l.virtualtransaction, l.pid from pg_locks l
   where l.locktype = 'relation' and l.mode = 'RowExclusiveLock' and l.granted
     and l.database = (select oid from pg_database where datname = current_database())
     and l.relation = to_regclass($3)
     and l.pid is distinct from pg_backend_pid()),
-xids as (
-  select l.virtualtransaction, min(l.transactionid::text::bigint) as xid from pg_locks l
+blockers as (
+  select a.pid, min(l.transactionid::text::bigint) as xid
+  from appenders a
+  join pg_locks l on l.virtualtransaction = a.virtualtransaction
   where l.locktype = 'transactionid' and l.mode = 'ExclusiveLock' and l.granted
-  group by l.virtualtransaction)
-select a.pid, x.xid, extract(epoch from now() - s.xact_start)::float8, s.state,
-       s.application_name, left(s.query, 200)
-from appenders a
-join xids x on x.virtualtransaction = a.virtualtransaction
-left join pg_stat_activity s on s.pid = a.pid
-where x.xid in (select xid from in_progress)
-order by s.xact_start nulls last, x.xid
+  group by a.virtualtransaction, a.pid),
+waits as (
+  select u.kind, u.name, b.pid, b.xid, x as xid8
+  from {schema}.work_units u
+  join {schema}.ticks t
+    on t.tick_id = case when u.to_tick <> 0 then u.to_tick else u.from_tick end
+  cross join lateral pg_snapshot_xip(t.snapshot) x
+  join blockers b on b.xid = x::text::bigint % 4294967296
+  where ($1::text is null or u.kind = $1) and ($2::text is null or u.name = $2)),
+first_seen as (
+  select d.xid8, (select t.created_at from {schema}.ticks t
+                  where pg_snapshot_xmax(t.snapshot) > d.xid8
+                  order by t.tick_id limit 1) as since
+  from (select distinct xid8 from waits) d)
+select w.kind, w.name, w.pid, w.xid, extract(epoch from now() - s.xact_start)::float8, s.state,
+       s.application_name, s.query,
+       greatest(0, coalesce(extract(epoch from now() - f.since), 0))::float8
+from waits w
+join first_seen f on f.xid8 = w.xid8
+left join pg_stat_activity s on s.pid = w.pid
+order by w.kind, w.name, s.xact_start nulls last, w.xid
 )sql";
+
+constexpr std::size_t kQueryStart = 120;  // characters of a blocker's statement reported
+
+// The start of a statement: secrets redacted first (a cut could hide half a URL from the
+// redaction), then at most kQueryStart characters, never splitting a UTF-8 sequence.
+std::string query_start(std::string_view query) {
+  std::string out = redact_secrets(query);
+  std::size_t chars = 0, i = 0;
+  while (i < out.size()) {
+    if ((static_cast<unsigned char>(out[i]) & 0xC0) != 0x80 && chars++ == kQueryStart) break;
+    ++i;
+  }
+  if (i < out.size()) out.resize(i);
+  return out;
+}
+
+FeedBlocker blocker_from(const pqxx::row& r, std::size_t first) {
+  const auto f = [&](std::size_t i) { return r[static_cast<pqxx::row::size_type>(first + i)]; };
+  FeedBlocker b;
+  if (!f(0).is_null()) b.pid = f(0).as<int>();
+  b.xid = f(1).as<std::int64_t>();
+  if (!f(2).is_null()) b.age_seconds = f(2).as<double>();
+  if (!f(3).is_null()) b.state = f(3).as<std::string>();
+  if (!f(4).is_null()) b.application_name = f(4).as<std::string>();
+  if (!f(5).is_null()) b.query = query_start(std::string_view(f(5).c_str(), f(5).size()));
+  b.blocked_seconds = f(6).as<double>();
+  return b;
+}
 
 void require_name(const std::string& name) {
   if (name.empty()) throw Error(ErrorCode::kInvalidArgument, "a projection name must not be empty");
-}
-
-template <class T>
-std::optional<T> optional_of(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return f.template as<T>();
 }
 
 }  // namespace
@@ -114,12 +148,13 @@ std::string FeedBlocker::message() const {
 
 Json to_json(const FeedBlocker& b) {
   boost::json::object o;
-  o["pid"] = b.pid ? Json(*b.pid) : Json(nullptr);
+  if (b.pid) o["pid"] = *b.pid;
   o["xid"] = b.xid;
-  o["age_seconds"] = b.age_seconds ? Json(*b.age_seconds) : Json(nullptr);
-  o["state"] = b.state ? Json(*b.state) : Json(nullptr);
-  o["application_name"] = b.application_name ? Json(*b.application_name) : Json(nullptr);
-  o["query"] = b.query ? Json(*b.query) : Json(nullptr);
+  if (b.age_seconds) o["age_seconds"] = *b.age_seconds;
+  if (b.state) o["state"] = *b.state;
+  if (b.application_name) o["application_name"] = *b.application_name;
+  if (b.query) o["query"] = *b.query;
+  o["blocked_seconds"] = b.blocked_seconds;
   o["message"] = b.message();
   return o;
 }
@@ -207,15 +242,20 @@ std::vector<FeedBlocker> Projections::blocked_by(const std::string& name) const 
     const auto rows =
         db::exec(txn, conn, state_->sql(kBlockers), kKind, name, state_->quoted_schema + ".events");
     std::vector<FeedBlocker> out;
-    for (const auto& r : rows) {
-      FeedBlocker b;
-      b.pid = optional_of<int>(r[0]);
-      b.xid = r[1].template as<std::int64_t>();
-      b.age_seconds = optional_of<double>(r[2]);
-      b.state = optional_of<std::string>(r[3]);
-      b.application_name = optional_of<std::string>(r[4]);
-      b.query = optional_of<std::string>(r[5]);
-      out.push_back(std::move(b));
+    for (const auto& r : rows) out.push_back(blocker_from(r, 2));
+    return out;
+  });
+}
+
+std::vector<BlockedConsumer> Projections::blocked_consumers() const {
+  return db::without_transaction(state_->connections(), [&](auto& txn, db::Connection& conn) {
+    const char* any = nullptr;  // no kind or name filter
+    const auto rows =
+        db::exec(txn, conn, state_->sql(kBlockers), any, any, state_->quoted_schema + ".events");
+    std::vector<BlockedConsumer> out;
+    out.reserve(rows.size());
+    for (const pqxx::row& r : rows) {
+      out.push_back({r[0].c_str(), r[1].c_str(), blocker_from(r, 2)});
     }
     return out;
   });

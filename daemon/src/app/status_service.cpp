@@ -37,6 +37,14 @@ auto read_work(Store store, std::vector<std::shared_ptr<runtime::Worker>> worker
         worker->describe(w);
         s.workers.push_back(std::move(w));
       }
+      // What holds consumers back: one statement for all of them, not one per consumer.
+      for (auto& blocked : store.projections().blocked_consumers()) {
+        for (auto& w : s.workers) {
+          if (w.kind != blocked.kind || w.name != blocked.name) continue;
+          if (!w.blocked_by) w.blocked_by = blocked.blocker;  // oldest first
+          ++w.blockers;
+        }
+      }
       s.db_ok = true;
     } catch (const std::exception& e) {
       s.db_ok = false;

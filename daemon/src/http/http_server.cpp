@@ -45,6 +45,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.set(bhttp::field::server, "rillflowd");
     response_.set(bhttp::field::content_type, routed.content_type);
     response_.set(bhttp::field::cache_control, "no-store");
+    for (const auto& [name, value] : routed.headers) response_.set(name, value);
     response_.keep_alive(request_.keep_alive());
     if (request_.method() != bhttp::verb::head) response_.body() = routed.body;
     response_.prepare_payload();

@@ -1,4 +1,5 @@
 #include "http/routes.hpp"
+#include "http/status_page.hpp"
 
 #include <rillflow/json.hpp>
 #include <rillflow/redact.hpp>
@@ -15,11 +16,19 @@ Json time_or_null(const std::optional<std::chrono::system_clock::time_point>& t)
   return t ? Json(format_timestamp(*t)) : Json(nullptr);
 }
 
+// Why a consumer waits on an open transaction (docs/operators.md, "Stalls explained").
+void add_stall(boost::json::object& o, const status::WorkerView& w) {
+  o["stalled"] = w.stalled();
+  o["blocked_seconds"] = w.blocked_seconds();
+  o["blocked_by"] = w.blocked_by ? to_json(*w.blocked_by) : Json(nullptr);
+  o["blocked_by_count"] = w.blockers;
+}
+
 // A snapshotter: its role here and what its last run did (a run holds the lease only while it
 // lasts, so "owned" is not reported).
 Json snapshotter_json(const status::WorkerView& w) {
   const auto& v = w.snapshotter;
-  return boost::json::object{
+  boost::json::object o{
       {"kind", w.kind},
       {"name", w.name},
       {"assigned", w.assigned},
@@ -40,6 +49,8 @@ Json snapshotter_json(const status::WorkerView& w) {
            : Json(nullptr)},
       {"last_error", v.last_error.empty() ? Json(nullptr) : Json(redact_secrets(v.last_error))},
       {"last_error_at", time_or_null(v.last_error_at)}};
+  add_stall(o, w);
+  return o;
 }
 
 }  // namespace
@@ -55,22 +66,29 @@ std::string status_json(const status::StatusSnapshot& s) {
     // The stored state (lease, pause, retries), then what this process knows: its own role and
     // the lag figures ("position" here is the last handled global_seq).
     boost::json::object o = w.status ? to_json(*w.status).as_object() : boost::json::object();
-    for (const auto& [key, value] :
-         boost::json::object{{"kind", w.kind},
-                             {"name", w.name},
-                             {"owned", w.owned},
-                             {"assigned", w.assigned},
-                             {"running", w.running},
-                             {"running_for_seconds", w.running_for_seconds},
-                             {"waiting", w.waiting_reason},
-                             {"position", w.metrics.position},
-                             {"head", w.metrics.head},
-                             {"lag_events", w.metrics.lag_events},
-                             {"lag_seconds", w.metrics.lag_seconds},
-                             {"dlq_depth", w.metrics.dlq_count},
-                             {"dlq_oldest_age_seconds", w.metrics.dlq_oldest_age_seconds}}) {
+    for (const auto& [key, value] : boost::json::object{
+             {"kind", w.kind},
+             {"name", w.name},
+             {"owned", w.owned},
+             {"assigned", w.assigned},
+             {"running", w.running},
+             {"running_for_seconds", w.running_for_seconds},
+             {"waiting", w.waiting_reason},
+             {"position", w.metrics.position},
+             {"head", w.metrics.head},
+             {"lag_events", w.metrics.lag_events},
+             {"lag_seconds", w.metrics.lag_seconds},
+             {"dlq_depth", w.metrics.dlq_count},
+             {"dlq_oldest_age_seconds", w.metrics.dlq_oldest_age_seconds},
+             {"dlq_oldest_error", w.dlq_oldest_error.empty()
+                                      ? Json(nullptr)
+                                      : Json(redact_secrets(w.dlq_oldest_error))}}) {
       o[key] = value;
     }
+    if (o.contains("last_error") && o["last_error"].is_string()) {
+      o["last_error"] = redact_secrets(o["last_error"].as_string());
+    }
+    add_stall(o, w);
     workers.push_back(std::move(o));
   }
   const auto reason = status::unready_reason(s);
@@ -97,12 +115,21 @@ Response route(std::string_view method, std::string_view target,
                const status::StatusSnapshot& status,
                const std::function<std::string()>& metrics_text) {
   const auto path = target.substr(0, target.find('?'));
-  const bool known = path == "/health" || path == "/health/live" || path == "/health/ready" ||
-                     path == "/metrics" || path == "/status";
+  const bool known = path == "/" || path == "/health" || path == "/health/live" ||
+                     path == "/health/ready" || path == "/metrics" || path == "/status";
   if (!known)
     return json(404, boost::json::object{{"error", "not found"}, {"path", std::string(path)}});
   if (method != "GET" && method != "HEAD")
     return json(405, boost::json::object{{"error", "method not allowed"}});
+  if (path == "/") {
+    return {200,
+            "text/html; charset=utf-8",
+            std::string(kStatusPage),
+            {{"Content-Security-Policy", status_page_csp()},
+             {"X-Content-Type-Options", "nosniff"},
+             {"Referrer-Policy", "no-referrer"},
+             {"X-Frame-Options", "DENY"}}};
+  }
   if (path == "/health/live") return json(200, boost::json::object{{"status", "live"}});
   if (path == "/health/ready" || path == "/health") {  // /health: the seed's name for readiness
     const auto reason = status::unready_reason(status);

@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace rillflow::http {
 
@@ -13,10 +15,11 @@ struct Response {
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< extra response headers
 };
 
-/// GET /health/live, /health/ready, /metrics, /status. `metrics_text` renders the Prometheus
-/// exposition (called only for /metrics).
+/// GET / (the status page), /health/live, /health/ready, /metrics, /status. `metrics_text` renders
+/// the Prometheus exposition (called only for /metrics).
 Response route(std::string_view method, std::string_view target,
                const status::StatusSnapshot& status,
                const std::function<std::string()>& metrics_text);

@@ -66,7 +66,11 @@ DaemonMetrics::DaemonMetrics(const std::string& version)
                                      "rillflow_snapshotter_max_events_since_snapshot",
                                      "The largest events-since-snapshot among the last run's "
                                      "candidates.",
-                                     *registry_)) {
+                                     *registry_)),
+      consumer_blocked_(family(prometheus::BuildGauge(), "rillflow_consumer_blocked_seconds",
+                               "How long an open appending transaction has held the consumer "
+                               "back (0 when nothing does).",
+                               *registry_)) {
   auto& wakeups =
       family(prometheus::BuildCounter(), "rillflow_wakeups_total",
              "Worker wakeups by cause: a NOTIFY from an append, or the polling timer.", *registry_);
@@ -130,6 +134,7 @@ SnapshotterSeries& DaemonMetrics::snapshotter(const std::string& name) {
 
 void DaemonMetrics::observe(const status::StatusSnapshot& status, std::size_t pool_connections) {
   for (const auto& w : status.workers) {
+    consumer_blocked_.Add({{"consumer", w.name}, {"kind", w.kind}}).Set(w.blocked_seconds());
     if (w.kind != "projection") continue;  // a snapshotter's series are set by its runs
     auto& s = projection(w.name);
     s.lag_events->Set(static_cast<double>(w.metrics.lag_events));

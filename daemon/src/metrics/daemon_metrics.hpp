@@ -71,6 +71,7 @@ class DaemonMetrics {
   prometheus::Family<prometheus::Counter>& snapshotter_failures_;
   prometheus::Family<prometheus::Histogram>& snapshotter_duration_;
   prometheus::Family<prometheus::Gauge>& snapshotter_max_events_;
+  prometheus::Family<prometheus::Gauge>& consumer_blocked_;
   prometheus::Counter* wakeups_notify_;
   prometheus::Counter* wakeups_poll_;
   prometheus::Gauge* pool_open_;

@@ -65,6 +65,10 @@ void ProjectionWorker::describe(status::WorkerView& view) const {
   view.name = name();
   view.status = daemon_->status(name());
   view.metrics = daemon_->metrics(name());
+  if (view.metrics.dlq_count > 0) {
+    const auto oldest = daemon_->dlq_list(name(), 1);
+    if (!oldest.empty()) view.dlq_oldest_error = oldest.front().error;
+  }
   view.owned = view.status && view.status->lease_owner == daemon_->owner_id();
 }
 

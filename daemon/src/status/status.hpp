@@ -3,6 +3,7 @@
 // without touching the database.
 
 #include <rillflow/projections/projection_daemon.hpp>
+#include <rillflow/projections/projections.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -40,7 +41,15 @@ struct WorkerView {
   double running_for_seconds = 0;  ///< how long the current batch has been running
   std::string
       waiting_reason;  ///< why it is not processing: idle, paused, backoff, leased_by_other...
-  SnapshotterView snapshotter;  ///< kind "snapshotter" only
+  SnapshotterView snapshotter;   ///< kind "snapshotter" only
+  std::string dlq_oldest_error;  ///< the error of the oldest dead-lettered event (projections)
+  /// The oldest open appending transaction holding this consumer back (its stored unit has
+  /// consumed a tick in which that transaction was in progress); empty when nothing does.
+  /// Filled by the status refresh from one Projections::blocked_consumers() statement.
+  std::optional<FeedBlocker> blocked_by;
+  std::size_t blockers = 0;  ///< how many open transactions hold it back
+  bool stalled() const { return blocked_by.has_value(); }
+  double blocked_seconds() const { return blocked_by ? blocked_by->blocked_seconds : 0.0; }
 };
 
 struct StatusSnapshot {

@@ -64,13 +64,26 @@ struct FeedBlocker {
   std::optional<double> age_seconds;  ///< now() - xact_start
   std::optional<std::string> state;   ///< "idle in transaction", "active", ...
   std::optional<std::string> application_name;
-  std::optional<std::string> query;  ///< the first 200 characters of its current/last statement
+  /// The start (at most 120 characters) of its current/last statement, secrets redacted.
+  std::optional<std::string> query;
+  /// How long it has held the feed back: seconds since the first tick that saw it in progress
+  /// (the first moment a later commit was delivered before its events).
+  double blocked_seconds = 0;
   /// "waiting for transaction 7731 (pid 4412, open 42 s)".
   std::string message() const;
 };
 
-/// As a JSON object (absent values as null), with "message".
+/// As a JSON object with "message"; fields the role may not see are left out.
 Json to_json(const FeedBlocker& blocker);
+
+/// One consumer held back by one open appending transaction (see Projections::
+/// blocked_consumers). `kind` and `name` are the stored unit's: "projection" and the projection's
+/// name, "subscription" and the partition's unit name.
+struct BlockedConsumer {
+  std::string kind;
+  std::string name;
+  FeedBlocker blocker;
+};
 
 /// Read-only questions about stored projections. Obtained from Store::projections(); cheap to
 /// copy; thread-safe. Names are those of stored checkpoints (a projection a runtime has run
@@ -103,6 +116,12 @@ class Projections {
   /// commits but not their events). Empty when nothing holds it back. One statement over
   /// pg_locks and pg_stat_activity; never writes.
   std::vector<FeedBlocker> blocked_by(const std::string& name) const;
+
+  /// blocked_by() for every stored consumer of every kind (projections, subscription
+  /// partitions) in one statement, for a status refresh: one entry per (consumer, blocker),
+  /// ordered by kind, name, then oldest blocker first. Empty when nothing holds any consumer
+  /// back (and then it costs one read of pg_locks). Never writes.
+  std::vector<BlockedConsumer> blocked_consumers() const;
 
  private:
   std::shared_ptr<const detail::StoreState> state_;
