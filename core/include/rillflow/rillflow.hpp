@@ -18,6 +18,7 @@
 #include <rillflow/events/notify.hpp>
 #include <rillflow/events/trace.hpp>
 #include <rillflow/json.hpp>
+#include <rillflow/projections/event_batch.hpp>
 #include <rillflow/projections/projection_daemon.hpp>
 #include <rillflow/projections/projection_handler.hpp>
 #include <rillflow/projections/projections.hpp>

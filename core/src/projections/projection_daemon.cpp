@@ -33,7 +33,8 @@ std::string_view to_string(TickOutcome outcome) noexcept {
 
 namespace {
 
-// A projection's handler as the runner's consumer. Exceptions never leave apply().
+// A projection's handler as the runner's consumer. Exceptions never leave apply() or
+// apply_batch().
 class HandlerConsumer final : public runtime::Consumer {
  public:
   HandlerConsumer(Projection& p, const std::string& schema) : p_(p), schema_(schema) {}
@@ -48,9 +49,24 @@ class HandlerConsumer final : public runtime::Consumer {
   }
   std::optional<std::string> apply(const EventEnvelope& event, pqxx::transaction_base& txn,
                                    db::Connection& conn) override {
-    try {
+    return guarded([&] {
       auto t = projections::wrap(txn, conn, schema_);
       p_.handler->apply(event, t);
+    });
+  }
+  std::optional<std::string> apply_batch(const EventBatch& events, pqxx::transaction_base& txn,
+                                         db::Connection& conn) override {
+    return guarded([&] {
+      auto t = projections::wrap(txn, conn, schema_);
+      p_.handler->apply_batch(events, t);
+    });
+  }
+
+ private:
+  template <class Fn>
+  static std::optional<std::string> guarded(Fn&& fn) {
+    try {
+      fn();
       return std::nullopt;
     } catch (const std::exception& e) {
       return std::string(e.what());
@@ -59,7 +75,6 @@ class HandlerConsumer final : public runtime::Consumer {
     }
   }
 
- private:
   Projection& p_;
   const std::string& schema_;
 };

@@ -6,6 +6,7 @@
 #include <rillflow/error.hpp>
 
 #include <algorithm>
+#include <vector>
 
 namespace rillflow::runtime {
 
@@ -117,13 +118,31 @@ std::optional<BatchResult> Runner::attempt(db::Connection& conn, const UnitKey& 
     checkpoints_.write(txn, conn, key, leases_.owner(), lease.epoch, leases_.ttl(), now, w);
     tx.commit();
   };
+  if (mode == Mode::kFast) {
+    // The whole batch in one call; any failure: roll back and redo it event by event.
+    std::vector<const EventEnvelope*> wanted;
+    wanted.reserve(batch.events.size());
+    for (const auto& event : batch.events) {
+      if (consumer.wants(event)) wanted.push_back(&event);
+      w.last_global_seq = std::max(w.last_global_seq, event.global_seq);
+    }
+    if (!wanted.empty()) {
+      if (consumer.apply_batch(EventBatch(wanted.data(), wanted.size()), txn, conn)) {
+        return std::nullopt;
+      }
+      w.attempts = 0;
+    }
+    result.processed += batch.events.size();
+    w.position = batch.next;
+    commit();
+    if (result.processed == 0 && result.failed == 0) result.outcome = BatchOutcome::kIdle;
+    return result;
+  }
   for (std::size_t i = 0; i < batch.events.size(); ++i) {
     const auto& event = batch.events[i];
     if (consumer.wants(event)) {
-      if (mode == Mode::kCareful) tx.savepoint();
-      auto error = consumer.apply(event, txn, conn);
-      if (error && mode == Mode::kFast) return std::nullopt;
-      if (mode == Mode::kCareful) error = end_savepoint(tx, std::move(error));
+      tx.savepoint();
+      auto error = end_savepoint(tx, consumer.apply(event, txn, conn));
       if (error) {
         ++result.failed;
         w.last_error =

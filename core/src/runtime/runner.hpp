@@ -4,11 +4,12 @@
 // On one pooled connection (one checkout): take or renew the lease and (when no daemon ticks)
 // create a tick, in autocommit statements; then one transaction that fences the lease, reads the
 // batch, applies each event through the Consumer and writes the checkpoint with the retry state.
-// The first attempt runs the batch without savepoints; when an event fails it is rolled back and
-// the batch runs again with every event under its own savepoint (explicit SAVEPOINT statements,
-// see ExplicitTransaction), so one event's failure is undone and the rest kept. A failed event is
-// retried after RetryPolicy::delay (the checkpoint stops just before it), then parked or the unit
-// stopped. Consumers run with search_path = the store's schema, then public.
+// The first attempt (the fast path) hands the consumer every wanted event of the batch at once
+// (Consumer::apply_batch) without savepoints; when it fails the attempt is rolled back and the
+// batch runs again event by event with every event under its own savepoint (explicit SAVEPOINT
+// statements, see ExplicitTransaction), so one event's failure is undone and the rest kept. A
+// failed event is retried after RetryPolicy::delay (the checkpoint stops just before it), then
+// parked or the unit stopped. Consumers run with search_path = the store's schema, then public.
 
 #include "db/pool.hpp"
 #include "runtime/checkpoint.hpp"
@@ -20,6 +21,7 @@
 #include "store_state.hpp"
 
 #include <rillflow/events/event.hpp>
+#include <rillflow/projections/event_batch.hpp>
 
 #include <pqxx/pqxx>
 
@@ -43,6 +45,17 @@ class Consumer {
   /// Applies one event in the batch transaction; returns the failure's message. Must not throw.
   virtual std::optional<std::string> apply(const EventEnvelope& event, pqxx::transaction_base& txn,
                                            db::Connection& conn) = 0;
+  /// The fast path: every wanted event of the batch (in feed order) in one call; returns the
+  /// failure's message, and the runner then redoes the batch event by event through apply().
+  /// Must not throw. The default calls apply() for each event.
+  virtual std::optional<std::string> apply_batch(const EventBatch& events,
+                                                 pqxx::transaction_base& txn,
+                                                 db::Connection& conn) {
+    for (const auto& event : events) {
+      if (auto error = apply(event, txn, conn)) return error;
+    }
+    return std::nullopt;
+  }
 };
 
 enum class BatchOutcome {

@@ -24,12 +24,26 @@ class LoadedHandler final : public PluginHandler {
  public:
   LoadedHandler(std::shared_ptr<Library> lib, const rillflow_plugin_descriptor* d, void* instance,
                 PluginInfo info)
-      : lib_(std::move(lib)), d_(d), instance_(instance), info_(std::move(info)) {}
+      : lib_(std::move(lib)),
+        d_(d),
+        // Fields beyond ABI 1 exist only in descriptors of a newer ABI: never read past the end.
+        apply_batch_(d->abi_version >= 2 ? d->apply_batch : nullptr),
+        instance_(instance),
+        info_(std::move(info)) {}
   ~LoadedHandler() override { d_->destroy(instance_); }
 
   void apply(const EventEnvelope& event, Transaction& txn) override {
     char error[2048] = {};
     if (d_->apply(instance_, &event, &txn, error, sizeof error) != 0)
+      throw std::runtime_error(error);
+  }
+  void apply_batch(const EventBatch& events, Transaction& txn) override {
+    if (apply_batch_ == nullptr) {  // an ABI-1 plugin (or none given): one event at a time
+      ProjectionHandler::apply_batch(events, txn);
+      return;
+    }
+    char error[2048] = {};
+    if (apply_batch_(instance_, &events, &txn, error, sizeof error) != 0)
       throw std::runtime_error(error);
   }
   void reset(Transaction& txn) override {
@@ -45,6 +59,7 @@ class LoadedHandler final : public PluginHandler {
  private:
   std::shared_ptr<Library> lib_;  // destroyed after the instance
   const rillflow_plugin_descriptor* d_;
+  decltype(rillflow_plugin_descriptor::apply_batch) apply_batch_;
   void* instance_;
   PluginInfo info_;
 };
@@ -146,9 +161,10 @@ std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
     throw PluginError(path, "is not a Rillflow plugin: symbol " RILLFLOW_PLUGIN_ABI_SYMBOL
                             " not found (declare the handler with RILLFLOW_PLUGIN)");
   }
-  if (*abi != RILLFLOW_PLUGIN_ABI_VERSION) {
+  if (*abi < RILLFLOW_PLUGIN_ABI_MIN_VERSION || *abi > RILLFLOW_PLUGIN_ABI_VERSION) {
     throw PluginError(path, "was built for plugin ABI " + std::to_string(*abi) +
                                 ", this host speaks ABI " +
+                                std::to_string(RILLFLOW_PLUGIN_ABI_MIN_VERSION) + ".." +
                                 std::to_string(RILLFLOW_PLUGIN_ABI_VERSION) +
                                 "; rebuild it against this Rillflow");
   }
@@ -159,9 +175,9 @@ std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
         path, "is not a Rillflow plugin: symbol " RILLFLOW_PLUGIN_ENTRY_SYMBOL " not found");
   }
   const rillflow_plugin_descriptor* d = entry();
-  if (d == nullptr || d->abi_version != RILLFLOW_PLUGIN_ABI_VERSION || d->create == nullptr ||
-      d->destroy == nullptr || d->apply == nullptr || d->reset == nullptr ||
-      d->prepare == nullptr) {
+  // The descriptor's layout is the one of the version the library declared.
+  if (d == nullptr || d->abi_version != *abi || d->create == nullptr || d->destroy == nullptr ||
+      d->apply == nullptr || d->reset == nullptr || d->prepare == nullptr) {
     throw PluginError(path, "returned an incomplete descriptor");
   }
   PluginInfo info{path, d->name != nullptr ? d->name : "", d->version != nullptr ? d->version : ""};

@@ -13,7 +13,11 @@
 // The macro generates the entry points; exceptions never cross the boundary (every call is
 // wrapped and failures come back as an error code and message). Build the plugin against the
 // same Rillflow version as the host: the ABI version covers the descriptor and the types passed
-// through it (EventEnvelope, Transaction).
+// through it (EventEnvelope, EventBatch, Transaction).
+//
+// ABI versions: 1 is the descriptor up to `prepare`; 2 appends fields at its end (`apply_batch`).
+// The host speaks 1 and 2: a plugin built for ABI 1 still loads (the host reads only the fields
+// its version has, and applies its batches event by event). New fields are only ever appended.
 
 #include <rillflow/json.hpp>
 #include <rillflow/projections/projection_handler.hpp>
@@ -28,7 +32,9 @@
 #include <string>
 #include <type_traits>
 
-#define RILLFLOW_PLUGIN_ABI_VERSION 1u
+#define RILLFLOW_PLUGIN_ABI_VERSION 2u
+/// The oldest projection plugin ABI the host still loads.
+#define RILLFLOW_PLUGIN_ABI_MIN_VERSION 1u
 #define RILLFLOW_PLUGIN_ABI_SYMBOL "rillflow_plugin_abi_version"
 #define RILLFLOW_PLUGIN_ENTRY_SYMBOL "rillflow_plugin_entry"
 
@@ -45,6 +51,11 @@ struct rillflow_plugin_descriptor {
   int (*apply)(void* instance, const void* event, void* txn, char* error, std::size_t error_size);
   int (*reset)(void* instance, void* txn, char* error, std::size_t error_size);
   int (*prepare)(void* instance, void* txn, char* error, std::size_t error_size);
+  // ---- ABI 2 (read only when abi_version >= 2) ----
+  /// `batch` is a const rillflow::EventBatch*, `txn` a rillflow::Transaction*. May be null: the
+  /// host then calls `apply` for each event.
+  int (*apply_batch)(void* instance, const void* batch, void* txn, char* error,
+                     std::size_t error_size);
 };
 using rillflow_plugin_entry_fn = const rillflow_plugin_descriptor* (*)();
 }
@@ -80,6 +91,13 @@ struct Adapter {
     return guarded(error, size, [&] {
       static_cast<Handler*>(instance)->apply(*static_cast<const EventEnvelope*>(event),
                                              *static_cast<Transaction*>(txn));
+    });
+  }
+  static int apply_batch(void* instance, const void* batch, void* txn, char* error,
+                         std::size_t size) noexcept {
+    return guarded(error, size, [&] {
+      static_cast<Handler*>(instance)->apply_batch(*static_cast<const EventBatch*>(batch),
+                                                   *static_cast<Transaction*>(txn));
     });
   }
   static int reset(void* instance, void* txn, char* error, std::size_t size) noexcept {
@@ -125,14 +143,16 @@ struct Adapter {
         &rillflow::plugin::detail::Adapter<Handler>::destroy,                         \
         &rillflow::plugin::detail::Adapter<Handler>::apply,                           \
         &rillflow::plugin::detail::Adapter<Handler>::reset,                           \
-        &rillflow::plugin::detail::Adapter<Handler>::prepare};                        \
+        &rillflow::plugin::detail::Adapter<Handler>::prepare,                         \
+        &rillflow::plugin::detail::Adapter<Handler>::apply_batch};                    \
     return &descriptor;                                                               \
   }
 
 // ---- Aggregate folders (the snapshotter's plugins) ---------------------------------------------
 //
 // A folder plugin exports its own pair of C symbols, so projection plugins built before it
-// existed load unchanged (their ABI above stays version 1), and one library may export both:
+// existed load unchanged (the projection ABI above is versioned on its own), and one library may
+// export both:
 //   const uint32_t rillflow_folder_abi_version;             read by the host before anything else
 //   const rillflow_folder_descriptor* rillflow_folder_entry(void);
 // Write the folder as a rillflow::SnapshotFolder constructible from its settings (or with no

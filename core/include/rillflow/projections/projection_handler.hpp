@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rillflow/events/event.hpp>
+#include <rillflow/projections/event_batch.hpp>
 #include <rillflow/projections/transaction.hpp>
 
 namespace rillflow {
@@ -16,6 +17,15 @@ class ProjectionHandler {
  public:
   virtual ~ProjectionHandler() = default;
   virtual void apply(const EventEnvelope& event, Transaction& txn) = 0;
+  /// The runtime's fast path: every event of one batch the projection wants, at once, in feed
+  /// order, so a handler can write them with one multi-row statement (unnest of arrays, COPY).
+  /// The default calls apply() for each event. When it throws (or a statement fails) the batch's
+  /// writes are rolled back and the runtime applies the same events again one by one through
+  /// apply(), each under a savepoint, so the failing event is retried or parked by name and the
+  /// others are kept: apply_batch and apply must have the same effect.
+  virtual void apply_batch(const EventBatch& events, Transaction& txn) {
+    for (const auto& event : events) apply(event, txn);
+  }
   /// Called at the start of every batch transaction, before apply(): create the read model's
   /// tables here (`create table if not exists ...`). The default does nothing.
   virtual void prepare(Transaction& txn) { (void)txn; }
