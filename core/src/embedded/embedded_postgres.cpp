@@ -216,8 +216,10 @@ EmbeddedPostgres EmbeddedPostgres::start(const EmbeddedPostgresOptions& options)
                             util::shell_quote(s.sock().string()) +
                             " -c listen_addresses=" + (options.tcp ? "127.0.0.1" : "''") +
                             " -c max_connections=200 -c unix_socket_permissions=0700";
-  if (!options.durable)
-    server_opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
+  // Durable: said explicitly, whatever the installation's postgresql.conf template says.
+  server_opts += options.durable
+                     ? " -c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+                     : " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
   s.server_opts = server_opts;
   s.start_server();
   if (options.tcp) {
@@ -278,12 +280,13 @@ void EmbeddedPostgres::stop() {
   if (impl_) impl_->shutdown();
 }
 
-LocalDatabase LocalDatabase::from_env(const char* variable) {
+LocalDatabase LocalDatabase::from_env(const char* variable,
+                                      const EmbeddedPostgresOptions& options) {
   LocalDatabase db;
   if (const char* env = std::getenv(variable); env != nullptr && *env != '\0') {
     db.url_ = env;
   } else {
-    db.embedded_ = EmbeddedPostgres::start();
+    db.embedded_ = EmbeddedPostgres::start(options);
     db.url_ = db.embedded_->url();
   }
   return db;

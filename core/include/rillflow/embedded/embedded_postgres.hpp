@@ -61,8 +61,10 @@ class EmbeddedPostgres {
 /// set, else an embedded cluster that lives as long as this object.
 class LocalDatabase {
  public:
-  /// Throws what EmbeddedPostgres::start() throws when it has to start one.
-  static LocalDatabase from_env(const char* variable = "DATABASE_URL");
+  /// Throws what EmbeddedPostgres::start() throws when it has to start one (with `options`,
+  /// e.g. durable for a benchmark's fsync-on figures).
+  static LocalDatabase from_env(const char* variable = "DATABASE_URL",
+                                const EmbeddedPostgresOptions& options = {});
   const std::string& url() const { return url_; }
   bool embedded() const { return embedded_.has_value(); }
 
