@@ -82,3 +82,42 @@ TEST_CASE("plugin_loading_errors_say_which_and_where") {
   // A file that is not a shared library at all.
   CHECK(contains(plugin_error(RILLFLOW_SOURCE_DIR "/README.md"), "cannot be loaded"));
 }
+
+TEST_CASE("subscription_plugins_have_their_own_entry_and_projection_plugins_still_load") {
+  TestSchema db;
+  auto handler = plugin::load_subscription_plugin(RILLFLOW_ORDER_OUTBOX_PLUGIN,
+                                                  boost::json::object{{"table", "outbox"}});
+  CHECK(handler->info().name == "order_outbox");
+  CHECK(handler->info().version == "1.0.0");
+  auto subs = db.store().subscriptions();
+  subs.in_transaction([&](Transaction& txn) { handler->prepare(txn); });
+  EventEnvelope e;
+  e.global_seq = 7;
+  e.stream_id = new_uuid();
+  e.stream_seq = 1;
+  e.type = "OrderPlaced";
+  e.body = boost::json::object{{"total", 3}};
+  subs.in_transaction([&](Transaction& txn) { handler->handle(e, txn); });
+  auto conn = db.raw();
+  CHECK(pqxx::nontransaction(conn)
+            .exec("select count(*) from \"" + db.name() + "\".outbox where global_seq = 7")[0][0]
+            .as<int>() == 1);
+  // A projection-only plugin has no subscription entry, and the example projection plugin (ABI 1)
+  // still loads as a projection next to the new entry.
+  try {
+    plugin::load_subscription_plugin(RILLFLOW_ORDER_TOTALS_PLUGIN, boost::json::object());
+    FAIL("a projection plugin loaded as a subscription handler");
+  } catch (const PluginError& err) {
+    CHECK(contains(err.what(), "rillflow_subscription_abi_version"));
+  }
+  CHECK(plugin::load_projection_plugin(RILLFLOW_ORDER_TOTALS_PLUGIN, boost::json::object())
+            ->info()
+            .name == "order_totals");
+  try {
+    plugin::load_subscription_plugin(RILLFLOW_ORDER_OUTBOX_PLUGIN,
+                                     boost::json::object{{"table", "no such; table"}});
+    FAIL("bad settings were accepted");
+  } catch (const PluginError& err) {
+    CHECK(contains(err.what(), "settings.table"));
+  }
+}

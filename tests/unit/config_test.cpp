@@ -206,3 +206,64 @@ TEST_CASE("config_snapshotters_parse_with_defaults_and_reject_bad_entries") {
                  "duplicate snapshotter name 'a'"));
   CHECK(contains(config_error("snapshotters: {name: a}\n"), "expected a list of snapshotters"));
 }
+
+TEST_CASE("config_subscriptions_parse_into_typed_entries_with_the_table_defaults") {
+  const auto c = config::parse(
+      "daemon: {lease_ttl_ms: 30000}\n"
+      "subscriptions:\n"
+      "  - name: orders\n"
+      "    plugin: /x/outbox.so\n"
+      "    filter: {event_types: [OrderPlaced], stream_prefix: 'orders:'}\n"
+      "    start_from: '42'\n"
+      "    group: workers\n"
+      "    partitions: 4\n"
+      "    max_in_flight: 100\n"
+      "    ack: in_transaction\n"
+      "    retry: {max_attempts: 2}\n"
+      "    settings: {table: outbox}\n"
+      "  - name: audit\n"
+      "    plugin: /x/outbox.so\n");
+  REQUIRE(c.subscriptions.size() == 2);
+  const auto& s = c.subscriptions[0];
+  CHECK(s.unit_partitions() == std::vector<int>{0, 1, 2, 3});
+  const auto o = s.options(std::chrono::milliseconds(30000));
+  CHECK(o.group == std::optional<std::string>("workers"));
+  CHECK(o.partitions == 4);
+  CHECK(o.max_in_flight == std::optional<std::int64_t>(100));
+  CHECK(o.ack_mode == AckMode::kManual);
+  CHECK(o.max_attempts == 2);
+  CHECK(o.start_from.to_string() == "after 42");
+  CHECK(s.filter().alias_prefix == std::optional<std::string>("orders:"));
+  CHECK(s.settings.at("table").as_string() == "outbox");
+  const auto& a = c.subscriptions[1];  // every default from the key table
+  CHECK(a.unit_partitions() == std::vector<int>{-1});
+  CHECK(a.ack == "after_handler");
+  CHECK(a.start_from == "beginning");
+  CHECK(a.batch_size == 500);
+  CHECK(a.retry.max_attempts == 5);
+  CHECK(a.on_failure == "dead_letter");
+  CHECK(a.options(std::chrono::milliseconds(30000)).ack_mode == AckMode::kAuto);
+}
+
+TEST_CASE("config_subscription_errors_name_the_key_path") {
+  const std::string head = "subscriptions:\n  - name: orders\n    plugin: /x.so\n";
+  CHECK(contains(config_error(head + "    filtr: {}\n"), "subscriptions[0].filtr"));
+  CHECK(
+      contains(config_error(head + "    filter: {types: [A]}\n"), "subscriptions[0].filter.types"));
+  CHECK(contains(config_error(head + "    ack: later\n"), "subscriptions[0].ack"));
+  CHECK(
+      contains(config_error(head + "    start_from: yesterday\n"), "subscriptions[0].start_from"));
+  CHECK(contains(config_error(head + "    partitions: 4\n"), "subscriptions[0].partitions"));
+  CHECK(contains(config_error(head + "    group: g\n    partitions: 5000\n"),
+                 "subscriptions[0].partitions"));
+  CHECK(contains(config_error(head + "    group: 'bad/name'\n"), "subscriptions[0].group"));
+  CHECK(contains(config_error(head + "    filter: {stream_ids: [nope]}\n"),
+                 "subscriptions[0].filter.stream_ids"));
+  CHECK(contains(config_error("subscriptions:\n  - name: 'a b'\n    plugin: /x.so\n"),
+                 "subscriptions[0].name"));
+  CHECK(contains(config_error("subscriptions:\n  - name: a\n"), "subscriptions[0].plugin"));
+  CHECK(contains(config_error(head + "  - name: orders\n    plugin: /y.so\n"),
+                 "duplicate subscription name"));
+  CHECK(contains(config::schema_json(), "subscriptions[].filter.event_types"));
+  CHECK(contains(config::reference_markdown(), "`subscriptions[].ack`"));
+}

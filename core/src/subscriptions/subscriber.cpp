@@ -130,16 +130,17 @@ std::optional<EventEnvelope> Subscriber::next(std::chrono::milliseconds timeout)
 }
 
 std::optional<EventEnvelope> Subscriber::take(std::chrono::milliseconds timeout, bool auto_last,
-                                              std::unique_lock<std::mutex>& lock) {
+                                              std::unique_lock<std::mutex>& lock, bool listen) {
   if (closed_) throw Error(ErrorCode::kInvalidArgument, "the subscriber was closed");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  open_listener();
+  if (listen) open_listener();
   for (;;) {
     if (!ready_.empty()) {
       auto r = std::move(ready_.front());
       ready_.pop_front();
       out_[r.event.global_seq] = {r.unit, r.parked_id};
       if (auto_last) last_auto_ = r.event.global_seq;
+      last_redelivery_ = r.redelivery;
       return std::move(r.event);
     }
     maintain();
@@ -224,6 +225,92 @@ void Subscriber::run(const std::function<void(const EventEnvelope&)>& handler,
   if (!closed_) flush();
 }
 
+RunAvailableResult Subscriber::run_available(
+    const std::function<void(const EventEnvelope&)>& handler, std::size_t max_events) {
+  RunAvailableResult out;
+  if (stopped_) {
+    out.stopped = true;
+    return out;
+  }
+  while (out.handled + out.parked < max_events) {
+    std::optional<EventEnvelope> e;
+    int attempts = 1;
+    bool redelivery = false;
+    {
+      std::unique_lock lock(mu_);
+      if (closed_) break;
+      if (retrying_) {
+        if (std::chrono::steady_clock::now() < retrying_->due) {
+          // Nothing else is handed out before it (order), but the member and its leases stay
+          // alive while it waits.
+          maintain();
+          keep_leases();
+          out.backoff = true;
+          break;
+        }
+        e = std::move(retrying_->event);
+        attempts = retrying_->attempts + 1;
+        redelivery = retrying_->redelivery;
+        retrying_.reset();
+      } else {
+        e = take(std::chrono::milliseconds(0), false, lock, false);
+        redelivery = last_redelivery_;
+      }
+    }
+    if (!e) break;
+    std::string error;
+    try {
+      handler(*e);
+      if (opt_.ack_mode == AckMode::kAuto) {
+        std::lock_guard lock(mu_);
+        mark_acked(e->global_seq);
+      }
+      ++out.handled;
+      if (redelivery) ++out.redelivered;
+      continue;
+    } catch (const std::exception& ex) {
+      error = ex.what();
+    } catch (...) {
+      error = "handler threw a non-standard exception";
+    }
+    ++out.failed;
+    std::lock_guard lock(mu_);
+    const auto action = retry_.after_failure(attempts);
+    if (action == runtime::RetryPolicy::Action::kRetry) {
+      retrying_ = Retrying{std::move(*e), attempts,
+                           std::chrono::steady_clock::now() + retry_.delay(attempts), redelivery};
+      out.backoff = true;
+      break;
+    }
+    if (action == runtime::RetryPolicy::Action::kPark) {
+      park(e->global_seq, *e, error, attempts);
+      ++out.parked;
+      continue;
+    }
+    flush();
+    stopped_ = true;
+    out.stopped = true;
+    return out;
+  }
+  out.more = out.handled + out.parked >= max_events;
+  std::lock_guard lock(mu_);
+  if (!closed_ && std::chrono::steady_clock::now() - last_flush_ >= opt_.auto_ack_interval) {
+    flush();
+    last_flush_ = std::chrono::steady_clock::now();
+  }
+  return out;
+}
+
+// Renews the leases of the exclusive units held now (hold() renews at most every TTL/3).
+void Subscriber::keep_leases() {
+  db::without_transaction(state_->connections(),
+                          [&](pqxx::nontransaction& txn, db::Connection& conn) {
+                            for (auto& u : units_) {
+                              if (u.mine && u.exclusive && u.epoch) hold(u, txn, conn);
+                            }
+                          });
+}
+
 void Subscriber::open_listener() {
   const auto& channel = state_->options.notify_channel;
   if (channel.empty() || listener_) return;
@@ -301,7 +388,15 @@ void Subscriber::maintain() {
   if (g->partitions == 0) return;
   std::vector<runtime::UnitKey> keys;
   for (const auto& u : units_) keys.push_back(u.key);
-  const auto mine = runtime::Membership::assign(keys, live, member_);
+  std::vector<runtime::UnitKey> mine;
+  if (opt_.partition) {
+    // The caller assigns partitions (rillflowd's membership): only the one it named.
+    for (const auto& u : units_) {
+      if (u.partition == *opt_.partition) mine.push_back(u.key);
+    }
+  } else {
+    mine = runtime::Membership::assign(keys, live, member_);
+  }
   for (std::size_t i = 0; i < units_.size(); ++i) {
     const bool now_mine = std::find(mine.begin(), mine.end(), units_[i].key) != mine.end();
     if (units_[i].mine && !now_mine) give_up(i);
@@ -315,6 +410,7 @@ void Subscriber::rebuild_units(const subscriptions::GroupRow& g) {
   ready_.clear();
   out_.clear();
   last_auto_.reset();
+  retrying_.reset();
   units_.clear();
   group_row_ = g;
   const int n = g.partitions;
@@ -413,6 +509,7 @@ void Subscriber::forget_ungrouped(std::size_t index) {
   std::erase_if(ready_, [&](const Ready& r) { return r.unit == index; });
   std::erase_if(out_, [&](const auto& kv) { return kv.second.unit == index; });
   if (last_auto_ && !out_.contains(*last_auto_)) last_auto_.reset();
+  if (retrying_ && !out_.contains(retrying_->event.global_seq)) retrying_.reset();
 }
 
 std::size_t Subscriber::fetch(std::size_t index) {
@@ -466,7 +563,7 @@ std::size_t Subscriber::fetch_ungrouped(std::size_t index) {
     std::size_t read = 0;
     if (u.requeued) {
       for (auto& entry : parking_.claim_requeued(txn, conn, u.key)) {
-        ready_.push_back({std::move(entry.event), index, entry.id});
+        ready_.push_back({std::move(entry.event), index, entry.id, false});
         ++read;
       }
       u.requeued = false;
@@ -484,7 +581,7 @@ std::size_t Subscriber::fetch_ungrouped(std::size_t index) {
         u.pending.push_back(pe);
       } else if (def_.wants(e) && alias_ok(e)) {
         u.pending.push_back(pe);
-        ready_.push_back({std::move(batch.events[i]), index, std::nullopt});
+        ready_.push_back({std::move(batch.events[i]), index, std::nullopt, false});
       }
       prev = pos;
     }
@@ -582,13 +679,13 @@ returning d.global_seq
                                      "any($1::bigint[]) order by e.global_seq"),
                                  subscriptions::bigint_array(seqs));
       for (auto& e : runtime::envelopes_from(rows)) {
-        ready_.push_back({std::move(e), index, std::nullopt});
+        ready_.push_back({std::move(e), index, std::nullopt, true});
         ++read;
       }
       room -= static_cast<std::int64_t>(taken.size());
     }
     for (auto& entry : parking_.claim_requeued(txn, conn, u.key)) {
-      ready_.push_back({std::move(entry.event), index, entry.id});
+      ready_.push_back({std::move(entry.event), index, entry.id, false});
       ++read;
     }
     const auto c = db::exec(txn, conn,
@@ -636,7 +733,7 @@ returning d.global_seq
         bf.push_back(b.from_tick);
         bt.push_back(b.to_tick);
         ba.push_back(b.after_seq);
-        ready_.push_back({std::move(e), index, std::nullopt});
+        ready_.push_back({std::move(e), index, std::nullopt, false});
         if (static_cast<std::int64_t>(seq.size()) == room) {
           next = pos;
           break;
@@ -923,6 +1020,7 @@ void Subscriber::close() {
   }
   ready_.clear();
   out_.clear();
+  retrying_.reset();
   listener_.reset();
   listen_conn_.reset();
 }
@@ -947,6 +1045,10 @@ std::optional<EventEnvelope> SubscriptionReceiver::next(std::chrono::millisecond
 void SubscriptionReceiver::run(const std::function<void(const EventEnvelope&)>& handler,
                                std::stop_token stop) {
   s_->run(handler, std::move(stop));
+}
+RunAvailableResult SubscriptionReceiver::run_available(
+    const std::function<void(const EventEnvelope&)>& handler, std::size_t max_events) {
+  return s_->run_available(handler, max_events);
 }
 
 }  // namespace rillflow

@@ -45,6 +45,8 @@ class Subscriber {
 
   std::optional<EventEnvelope> next(std::chrono::milliseconds timeout);
   void run(const std::function<void(const EventEnvelope&)>& handler, std::stop_token stop);
+  RunAvailableResult run_available(const std::function<void(const EventEnvelope&)>& handler,
+                                   std::size_t max_events);
   void ack(std::int64_t global_seq);
   void ack_in(Transaction& txn, std::int64_t global_seq);
   void close();
@@ -81,6 +83,14 @@ class Subscriber {
     EventEnvelope event;
     std::size_t unit = 0;
     std::optional<std::int64_t> parked_id;
+    bool redelivery = false;  ///< taken over from a member that left or stopped heartbeating
+  };
+  /// run_available: a failed event waiting for its next attempt.
+  struct Retrying {
+    EventEnvelope event;
+    int attempts = 0;
+    std::chrono::steady_clock::time_point due;
+    bool redelivery = false;
   };
   struct Out {
     std::size_t unit = 0;
@@ -89,7 +99,8 @@ class Subscriber {
 
   // Everything below runs with mu_ held.
   std::optional<EventEnvelope> take(std::chrono::milliseconds timeout, bool auto_last,
-                                    std::unique_lock<std::mutex>& lock);
+                                    std::unique_lock<std::mutex>& lock, bool listen = true);
+  void keep_leases();
   void maintain();
   void rebuild_units(const subscriptions::GroupRow& group);
   bool hold(Unit& u, pqxx::transaction_base& txn, db::Connection& conn);
@@ -131,6 +142,9 @@ class Subscriber {
   std::deque<Ready> ready_;
   std::map<std::int64_t, Out> out_;
   std::optional<std::int64_t> last_auto_;
+  bool last_redelivery_ = false;  ///< the event take() returned last was a redelivery
+  std::optional<Retrying> retrying_;
+  bool stopped_ = false;  ///< run_available: an event used its attempts up under kStop
   std::chrono::steady_clock::time_point next_heartbeat_{};
   std::chrono::steady_clock::time_point last_flush_{};
   std::map<Uuid, bool> alias_match_;

@@ -11,7 +11,9 @@
 #include <rillflow/error.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <ctime>
 #include <map>
 
 namespace rillflow {
@@ -173,6 +175,57 @@ std::string StartFrom::to_string() const {
       return "time " + format_timestamp(time_);
   }
   return "beginning";
+}
+
+StartFrom StartFrom::parse(std::string_view text) {
+  const std::string t(text);
+  if (t == "beginning") return beginning();
+  if (t == "end") return end();
+  if (!t.empty() && t.find_first_not_of("0123456789") == std::string::npos) {
+    try {
+      return after(std::stoll(t));
+    } catch (const std::exception&) {
+      throw Error(ErrorCode::kInvalidArgument, "start position " + t + " is out of range");
+    }
+  }
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, n = 0;
+  if (std::sscanf(t.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) == 6) {
+    std::string rest = t.substr(static_cast<std::size_t>(n));
+    long micros = 0;
+    if (!rest.empty() && rest[0] == '.') {
+      std::size_t i = 1;
+      long scale = 100000;
+      for (; i < rest.size() && std::isdigit(static_cast<unsigned char>(rest[i])); ++i) {
+        micros += (rest[i] - '0') * scale;
+        scale /= 10;
+      }
+      rest = rest.substr(i);
+    }
+    if (rest == "Z" && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && s < 61) {
+      std::tm tm{};
+      tm.tm_year = y - 1900;
+      tm.tm_mon = mo - 1;
+      tm.tm_mday = d;
+      tm.tm_hour = h;
+      tm.tm_min = mi;
+      tm.tm_sec = s;
+      return at(std::chrono::system_clock::from_time_t(timegm(&tm)) +
+                std::chrono::microseconds(micros));
+    }
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              "a start position is beginning, end, a global_seq (0 or more) or a UTC time such as "
+              "2026-01-02T03:04:05Z; got '" +
+                  t.substr(0, 80) + "'");
+}
+
+void validate_subscription_name(std::string_view name, std::string_view what) {
+  subscriptions::validate_name(name, what);
+}
+
+runtime::UnitKey subscription_unit(const std::string& subscription, const std::string& group,
+                                   int partition) {
+  return subscriptions::unit_key(subscription, group, partition);
 }
 
 Json to_json(const SubscriptionFilter& f) {

@@ -38,7 +38,8 @@ Application::~Application() {
 // status; then, on the loop, connect -> workers -> LISTEN and polling -> membership.
 int Application::run() {
   ctx_.registry = load_registry(ctx_.cfg);  // a missing plugin stops the start, with its message
-  ctx_.snapshotters = load_snapshotters(ctx_.cfg);  // so does a missing folder plugin
+  ctx_.snapshotters = load_snapshotters(ctx_.cfg);    // so does a missing folder plugin
+  ctx_.subscriptions = load_subscriptions(ctx_.cfg);  // and a missing subscription plugin
   ctx_.listen_url = config::resolve_listen_url(ctx_.cfg.database);
   if (auto url = database_url_ ? database_url_ : config::resolve_database_url(ctx_.cfg.database)) {
     ctx_.url = *url;

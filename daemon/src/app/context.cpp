@@ -2,6 +2,7 @@
 
 #include "projections/projection_worker.hpp"
 #include "snapshots/snapshotter_worker.hpp"
+#include "subscriptions/subscription_worker.hpp"
 
 #include <algorithm>
 
@@ -21,11 +22,23 @@ std::vector<LoadedSnapshotter> load_snapshotters(const config::Config& cfg) {
   return out;
 }
 
+std::vector<LoadedSubscription> load_subscriptions(const config::Config& cfg) {
+  std::vector<LoadedSubscription> out;
+  for (const auto& s : cfg.subscriptions) {
+    for (const int p : s.unit_partitions())
+      out.push_back({s, p, plugin::load_subscription_plugin(s.plugin, s.settings)});
+  }
+  return out;
+}
+
 namespace {
-// The thread pool is sized at start: one thread per configured projection and snapshotter, plus
-// three for the services (connect, membership, status) and the listener's reconnects.
+// The thread pool is sized at start: one thread per configured projection, snapshotter and
+// subscription unit, plus three for the services (connect, membership, status) and the
+// listener's reconnects.
 std::size_t pool_threads(const config::Config& cfg) {
-  return std::min<std::size_t>(64, cfg.projections.size() + cfg.snapshotters.size() + 3);
+  std::size_t units = 0;
+  for (const auto& s : cfg.subscriptions) units += s.unit_partitions().size();
+  return std::min<std::size_t>(64, cfg.projections.size() + cfg.snapshotters.size() + units + 3);
 }
 }  // namespace
 
@@ -59,6 +72,12 @@ void Context::build_workers() {
     workers.push_back(std::make_shared<snapshots::SnapshotterWorker>(
         Snapshotter(*store, s.folder, std::move(options)),
         std::chrono::milliseconds(s.config.interval_ms), metrics));
+  }
+  // Subscription units join their groups under this node's owner id (member owner/unit).
+  for (const auto& s : subscriptions) {
+    workers.push_back(std::make_shared<subscriptions::SubscriptionWorker>(
+        *store, s.config, s.partition, s.handler, owner,
+        std::chrono::milliseconds(cfg.daemon.lease_ttl_ms), metrics));
   }
   scheduler.set_workers(std::move(workers));
 }

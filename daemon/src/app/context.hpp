@@ -35,10 +35,19 @@ struct LoadedSnapshotter {
   std::shared_ptr<plugin::PluginFolder> folder;
 };
 
+/// One unit of a `subscriptions:` entry (partition -1: its only unit) with its own handler.
+struct LoadedSubscription {
+  config::SubscriptionEntry config;
+  int partition = -1;
+  std::shared_ptr<plugin::PluginSubscriptionHandler> handler;
+};
+
 /// Loads every plugin of the registry; throws PluginError for the first that fails.
 std::vector<LoadedProjection> load_registry(const config::Config& cfg);
 /// Loads every snapshotter's folder plugin; throws PluginError for the first that fails.
 std::vector<LoadedSnapshotter> load_snapshotters(const config::Config& cfg);
+/// One handler instance per subscription unit; throws PluginError for the first that fails.
+std::vector<LoadedSubscription> load_subscriptions(const config::Config& cfg);
 
 /// How often the membership service heartbeats; a node silent for 2.5 of these (at most the
 /// lease TTL) is not live for assignment (core's Membership::live_window_for).
@@ -59,6 +68,7 @@ struct Context {
   std::string owner;
   std::vector<LoadedProjection> registry;
   std::vector<LoadedSnapshotter> snapshotters;
+  std::vector<LoadedSubscription> subscriptions;
   std::optional<EmbeddedPostgres> embedded;
   std::string url;
   std::optional<std::string> listen_url;  ///< database.listen_url_*: a direct URL for LISTEN

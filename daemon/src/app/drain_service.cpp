@@ -37,8 +37,10 @@ asio::awaitable<void> scheduler_drained(Context& ctx) {
 namespace {
 
 // Built outside the coroutine body (g++ 12 mishandles captures of coroutine locals).
-auto leave_work(std::shared_ptr<ProjectionDaemon> daemon) {
-  return [daemon = std::move(daemon)] {
+auto leave_work(std::shared_ptr<ProjectionDaemon> daemon,
+                std::vector<std::shared_ptr<runtime::Worker>> workers) {
+  return [daemon = std::move(daemon), workers = std::move(workers)] {
+    for (const auto& w : workers) w->release();  // subscription units leave their groups
     try {
       daemon->release_leases();
       daemon->leave();
@@ -89,7 +91,8 @@ asio::awaitable<void> DrainService::run() {
   co_await scheduler_drained(ctx_);
   // No heartbeat may land after leave(): the others would wait a lease TTL for this node.
   co_await membership_stopped(ctx_, membership_);
-  if (ctx_.daemon) co_await runtime::on_pool(ctx_.pool, leave_work(ctx_.daemon));
+  if (ctx_.daemon)
+    co_await runtime::on_pool(ctx_.pool, leave_work(ctx_.daemon, ctx_.scheduler.workers()));
   finish_(0);
 }
 

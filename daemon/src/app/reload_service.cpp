@@ -20,6 +20,7 @@ struct Loaded {
   std::optional<config::Config> next;
   std::vector<LoadedProjection> registry;
   std::vector<LoadedSnapshotter> snapshotters;
+  std::vector<LoadedSubscription> subscriptions;
   std::string error;
 };
 
@@ -30,6 +31,7 @@ auto load_work(std::string path) {
       out.next = config::load(path);
       out.registry = load_registry(*out.next);
       out.snapshotters = load_snapshotters(*out.next);
+      out.subscriptions = load_subscriptions(*out.next);
     } catch (const std::exception& e) {
       out.error = e.what();
     }
@@ -37,10 +39,13 @@ auto load_work(std::string path) {
   };
 }
 
-auto release_work(std::shared_ptr<ProjectionDaemon> old) {
-  return [old = std::move(old)] {
+auto release_work(std::shared_ptr<ProjectionDaemon> old,
+                  std::vector<std::shared_ptr<runtime::Worker>> workers) {
+  return [old = std::move(old), workers = std::move(workers)] {
+    // Subscription units close their subscribers: a removed one's leases and membership go.
+    for (const auto& w : workers) w->release();
     try {
-      old->release_leases();
+      if (old) old->release_leases();
     } catch (const std::exception& e) {
       spdlog::warn("reload: could not release the old leases: {} (they expire)", e.what());
     }
@@ -80,8 +85,9 @@ asio::awaitable<void> ReloadService::run() {
   ctx_.registry = std::move(loaded.registry);
   // Snapshotters hold no lease between runs, and none runs once drained: rebuilding them is all.
   ctx_.snapshotters = std::move(loaded.snapshotters);
+  ctx_.subscriptions = std::move(loaded.subscriptions);
   if (ctx_.store) {
-    if (ctx_.daemon) co_await runtime::on_pool(ctx_.pool, release_work(ctx_.daemon));
+    co_await runtime::on_pool(ctx_.pool, release_work(ctx_.daemon, ctx_.scheduler.workers()));
   }
   ctx_.reloading = false;
   if (ctx_.snapshot.draining) co_return;  // a SIGTERM arrived meanwhile: stay drained
@@ -90,8 +96,8 @@ asio::awaitable<void> ReloadService::run() {
   if (ctx_.store) ctx_.scheduler.wake_all();
   notify_ready();
   if (ctx_.store) {
-    spdlog::info("reloaded: {} projection(s), {} snapshotter(s)", ctx_.registry.size(),
-                 ctx_.snapshotters.size());
+    spdlog::info("reloaded: {} projection(s), {} snapshotter(s), {} subscription unit(s)",
+                 ctx_.registry.size(), ctx_.snapshotters.size(), ctx_.subscriptions.size());
     if (on_applied_) on_applied_();
   }
 }

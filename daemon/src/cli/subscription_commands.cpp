@@ -5,7 +5,6 @@
 #include "cli/cli_context.hpp"
 
 #include <csignal>
-#include <ctime>
 #include <iostream>
 
 namespace rillflow::cli {
@@ -19,45 +18,11 @@ extern "C" void on_stop_signal(int) {
 
 // "beginning", "end", a global_seq (events after it) or an RFC 3339 UTC time.
 StartFrom start_arg(const std::string& text) {
-  if (text == "beginning") return StartFrom::beginning();
-  if (text == "end") return StartFrom::end();
-  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
-    try {
-      return StartFrom::after(std::stoll(text));
-    } catch (const std::exception&) {
-      throw UsageError("--start-from " + text + " is out of range");
-    }
+  try {
+    return StartFrom::parse(text);
+  } catch (const rillflow::Error& e) {
+    throw UsageError(std::string("--start-from: ") + e.what());
   }
-  std::tm tm{};
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, n = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) == 6) {
-    std::string rest = text.substr(static_cast<std::size_t>(n));
-    long micros = 0;
-    if (!rest.empty() && rest[0] == '.') {
-      std::size_t i = 1;
-      long scale = 100000;
-      for (; i < rest.size() && std::isdigit(static_cast<unsigned char>(rest[i])); ++i) {
-        micros += (rest[i] - '0') * scale;
-        scale /= 10;
-      }
-      rest = rest.substr(i);
-    }
-    if (rest == "Z" && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && s < 61) {
-      tm.tm_year = y - 1900;
-      tm.tm_mon = mo - 1;
-      tm.tm_mday = d;
-      tm.tm_hour = h;
-      tm.tm_min = mi;
-      tm.tm_sec = s;
-      const auto t =
-          std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::microseconds(micros);
-      return StartFrom::at(t);
-    }
-  }
-  throw UsageError(
-      "--start-from takes beginning, end, a global_seq (0 or more) or a UTC time "
-      "such as 2026-01-02T03:04:05Z; got '" +
-      text + "'");
 }
 
 void done(const Context& ctx, const std::string& action, const std::string& text,

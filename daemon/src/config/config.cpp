@@ -6,6 +6,7 @@
 #include <rillflow/schema/schema_manager.hpp>
 #include <rillflow/snapshots/snapshotter.hpp>
 #include <rillflow/store.hpp>
+#include <rillflow/uuid.hpp>
 
 #include <yaml-cpp/yaml.h>
 
@@ -147,6 +148,7 @@ std::string text_of(std::chrono::milliseconds value) {
 const ProjectionOptions kProjectionDefaults{};
 const SnapshotterConfig kSnapshotterDefaults{};
 const StoreOptions kStoreDefaults{};
+const SubscriptionOptions kSubscriptionDefaults{};
 
 void parse_projections(Config& c, const YAML::Node& node, const std::string& where);
 
@@ -245,6 +247,117 @@ const Key<SnapshotterEntry> kSnapshotterKeys[] = {
      }},
     {"settings", "map", "{}", true, "Free-form settings handed to the folder's factory as JSON.",
      [](SnapshotterEntry& s, const YAML::Node& n, const std::string& w) {
+       if (!n.IsMap()) throw ConfigError(at(w, n), "expected a map, got " + shown(n));
+       s.settings = to_json(n);
+     }},
+};
+
+void parse_subscriptions(Config& c, const YAML::Node& node, const std::string& where);
+
+// Wraps a core validation (kInvalidArgument) into a ConfigError naming the key.
+template <class Fn>
+void checked(const YAML::Node& n, const std::string& w, Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    throw ConfigError(at(w, n), e.what());
+  }
+}
+
+const Key<SubscriptionEntry> kSubscriptionKeys[] = {
+    {"name", "string", "(required)", true,
+     "Subscription name (1-63 characters of A-Z a-z 0-9 _ . : -, starting with a letter or "
+     "digit). Created with this filter when missing; an existing one must have the same filter.",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.name = read_string(n, w);
+       checked(n, w, [&] { validate_subscription_name(s.name, "subscription name"); });
+     }},
+    {"plugin", "path", "(required)", true,
+     "Shared library exporting the handler (RILLFLOW_SUBSCRIPTION_PLUGIN). A relative path is "
+     "relative to the config file's folder.",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.plugin = read_string(n, w);
+     }},
+    {"filter.event_types", "list of strings", "[] (all)", true,
+     "Deliver only these event types (used when the subscription is created).",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.event_types = read_string_list(n, w);
+     }},
+    {"filter.stream_ids", "list of UUIDs", "[] (all)", true,
+     "Deliver only events of these streams (used when the subscription is created).",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.stream_ids = read_string_list(n, w);
+       for (const auto& id : s.stream_ids) checked(n, w, [&] { (void)parse_uuid(id); });
+     }},
+    {"filter.stream_prefix", "string", "(all streams)", true,
+     "Deliver only streams whose alias starts with this, e.g. 'orders:' (used when the "
+     "subscription is created).",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.stream_prefix = read_string(n, w);
+       if (s.stream_prefix.empty()) throw ConfigError(at(w, n), "must not be empty");
+     }},
+    {"start_from", "beginning | end | global_seq | UTC time", "beginning", true,
+     "Where a new subscription (and a new group) starts: every event, only new ones, events "
+     "after a global_seq, or events created at or after a time such as 2026-01-02T03:04:05Z.",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.start_from = read_string(n, w);
+       checked(n, w, [&] { (void)StartFrom::parse(s.start_from); });
+     }},
+    {"group", "string", "(none)", true,
+     "Consumer group the daemons join. Without one the subscription is a single unit run by one "
+     "daemon at a time.",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.group = read_string(n, w);
+       checked(n, w, [&] { validate_subscription_name(s.group, "group name"); });
+     }},
+    {"partitions", "integer", "0", true,
+     "Group only, used when the group is created: 0 = one shared unit; N = N partitions by hash "
+     "of stream id, each a unit that membership assigns to one daemon (per-stream order holds). "
+     "0-1024; change a stored group with `rillflow subscriptions set-group-partitions`.",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.partitions = read_int(n, w, 0, 1024);
+     }},
+    {"max_in_flight", "integer", "(unbounded)", true,
+     "Group only, used when the group is created: delivered-but-unacknowledged events per group "
+     "(1-10000000); delivery pauses at the bound.",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.max_in_flight = read_int(n, w, 1, 10000000);
+     }},
+    {"ack", "after_handler | in_transaction", "after_handler", true,
+     "after_handler: the handler's transaction commits, then the event is acknowledged (at least "
+     "once); in_transaction: the acknowledgement is written in the handler's transaction (its "
+     "side effects and the acknowledgement commit together: exactly once).",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.ack = read_choice(n, w, {"after_handler", "in_transaction"});
+     }},
+    {"batch_size", "integer", text_of(kSubscriptionDefaults.batch_size), true,
+     "Events fetched per read (1-100000).",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.batch_size = read_int(n, w, 1, 100000);
+     }},
+    {"retry.max_attempts", "integer", text_of(kSubscriptionDefaults.max_attempts), true,
+     "Attempts per failing event before on_failure applies (1-1000).",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.retry.max_attempts = read_int(n, w, 1, 1000);
+     }},
+    {"retry.base_delay_ms", "integer", text_of(kSubscriptionDefaults.retry_base_delay), true,
+     "First retry delay; doubled per attempt. Other events of the unit wait meanwhile.",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.retry.base_delay_ms = read_int(n, w, 1, kMaxMs);
+     }},
+    {"retry.max_delay_ms", "integer", text_of(kSubscriptionDefaults.retry_max_delay), true,
+     "Upper bound of the retry delay.",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.retry.max_delay_ms = read_int(n, w, 1, kMaxMs);
+     }},
+    {"on_failure", "dead_letter | stop", "dead_letter", true,
+     "After the last attempt: park the event (`rillflow subscriptions parked-list | "
+     "parked-requeue | parked-delete`) and go on, or stop the unit until a reload.",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
+       s.on_failure = read_choice(n, w, {"dead_letter", "stop"});
+     }},
+    {"settings", "map", "{}", true, "Free-form settings handed to the handler's factory as JSON.",
+     [](SubscriptionEntry& s, const YAML::Node& n, const std::string& w) {
        if (!n.IsMap()) throw ConfigError(at(w, n), "expected a map, got " + shown(n));
        s.settings = to_json(n);
      }},
@@ -386,6 +499,11 @@ const Key<Config> kKeys[] = {
      "Background compaction: one entry per aggregate folder (keys below); run by rillflowd (each "
      "on one node at a time) and by `rillflow snapshots compact-once | run-until-idle`.",
      &parse_snapshotters, RILLFLOW_CONFIG_FIELD(snapshotters)},
+    {"subscriptions", "list", "[]", true,
+     "Subscriptions delivered to handler plugins (keys below): each unit (the subscription, or "
+     "one partition of its group) runs on one daemon at a time; SIGHUP adds, removes and "
+     "changes them.",
+     &parse_subscriptions, RILLFLOW_CONFIG_FIELD(subscriptions)},
 };
 
 #undef RILLFLOW_CONFIG_FIELD
@@ -495,7 +613,68 @@ void parse_snapshotters(Config& c, const YAML::Node& node, const std::string& wh
   }
 }
 
+void parse_subscriptions(Config& c, const YAML::Node& node, const std::string& where) {
+  if (!node.IsSequence())
+    throw ConfigError(at(where, node), "expected a list of subscriptions, got " + shown(node));
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const auto item = where + "[" + std::to_string(i) + "]";
+    SubscriptionEntry s;
+    apply_defaults<SubscriptionEntry>(kSubscriptionKeys, s);
+    walk<SubscriptionEntry>(node[i], kSubscriptionKeys, "", item + ".", s);
+    if (s.name.empty())
+      throw ConfigError(at(item + ".name", node[i]), "a subscription needs a name");
+    if (s.plugin.empty())
+      throw ConfigError(at(item + ".plugin", node[i]),
+                        "subscription '" + s.name + "' needs a plugin path");
+    if (s.group.empty() && (s.partitions != 0 || s.max_in_flight != 0)) {
+      throw ConfigError(at(item + (s.partitions != 0 ? ".partitions" : ".max_in_flight"), node[i]),
+                        "only a subscription with a group has partitions or max_in_flight");
+    }
+    if (s.retry.max_delay_ms < s.retry.base_delay_ms) {
+      throw ConfigError(at(item + ".retry.max_delay_ms", node[i]),
+                        "must not be below retry.base_delay_ms");
+    }
+    if (!names.insert(s.name).second) {
+      throw ConfigError(at(item + ".name", node[i]),
+                        "duplicate subscription name '" + s.name + "'");
+    }
+    c.subscriptions.push_back(std::move(s));
+  }
+}
+
 }  // namespace
+
+SubscriptionFilter SubscriptionEntry::filter() const {
+  SubscriptionFilter f;
+  f.event_types = event_types;
+  for (const auto& id : stream_ids) f.stream_ids.push_back(parse_uuid(id));
+  if (!stream_prefix.empty()) f.alias_prefix = stream_prefix;
+  return f;
+}
+
+SubscriptionOptions SubscriptionEntry::options(std::chrono::milliseconds lease_ttl) const {
+  SubscriptionOptions o;
+  o.start_from = StartFrom::parse(start_from);
+  if (!group.empty()) o.group = group;
+  o.partitions = static_cast<int>(partitions);
+  if (max_in_flight > 0) o.max_in_flight = max_in_flight;
+  o.ack_mode = ack == "in_transaction" ? AckMode::kManual : AckMode::kAuto;
+  o.batch_size = static_cast<std::size_t>(batch_size);
+  o.lease_ttl = lease_ttl;
+  o.max_attempts = static_cast<int>(retry.max_attempts);
+  o.retry_base_delay = std::chrono::milliseconds(retry.base_delay_ms);
+  o.retry_max_delay = std::chrono::milliseconds(retry.max_delay_ms);
+  o.on_failure = on_failure == "stop" ? FailurePolicy::kStop : FailurePolicy::kDeadLetter;
+  return o;
+}
+
+std::vector<int> SubscriptionEntry::unit_partitions() const {
+  if (group.empty() || partitions == 0) return {-1};
+  std::vector<int> out;
+  for (int p = 0; p < static_cast<int>(partitions); ++p) out.push_back(p);
+  return out;
+}
 
 SnapshotterConfig SnapshotterEntry::options(std::chrono::milliseconds lease_ttl) const {
   SnapshotterConfig o;
@@ -562,6 +741,11 @@ Config load(const std::string& path) {
       s.plugin = (folder / s.plugin).lexically_normal().string();
     }
   }
+  for (auto& s : c.subscriptions) {
+    if (std::filesystem::path(s.plugin).is_relative()) {
+      s.plugin = (folder / s.plugin).lexically_normal().string();
+    }
+  }
   return c;
 }
 
@@ -611,6 +795,7 @@ void for_each_key(Fn&& fn) {
   for (const auto& k : kKeys) fn(std::string(k.path), k);
   for (const auto& k : kProjectionKeys) fn("projections[]." + std::string(k.path), k);
   for (const auto& k : kSnapshotterKeys) fn("snapshotters[]." + std::string(k.path), k);
+  for (const auto& k : kSubscriptionKeys) fn("subscriptions[]." + std::string(k.path), k);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <rillflow/json.hpp>
 #include <rillflow/projections/projection_daemon.hpp>
 #include <rillflow/snapshots/snapshotter.hpp>
+#include <rillflow/subscriptions/subscriptions.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -82,6 +83,31 @@ struct SnapshotterEntry {
   bool operator==(const SnapshotterEntry&) const = default;
 };
 
+/// One entry of `subscriptions:`: a stored subscription that rillflowd delivers to a plugin.
+struct SubscriptionEntry {
+  std::string name;
+  std::string plugin;
+  std::vector<std::string> event_types;  ///< filter.event_types
+  std::vector<std::string> stream_ids;   ///< filter.stream_ids (UUID text, checked)
+  std::string stream_prefix;             ///< filter.stream_prefix ("" = any)
+  std::string start_from;                ///< StartFrom::parse text
+  std::string group;                     ///< "" = no group (one unit, one holder)
+  std::int64_t partitions{};             ///< group only: 0 = unpartitioned
+  std::int64_t max_in_flight{};          ///< group only: 0 = unbounded
+  std::string ack;                       ///< after_handler | in_transaction
+  std::int64_t batch_size{};
+  RetryConfig retry;
+  std::string on_failure;
+  Json settings = boost::json::object();
+
+  SubscriptionFilter filter() const;
+  /// The subscriber's options (member id and partition are the worker's to set).
+  SubscriptionOptions options(std::chrono::milliseconds lease_ttl) const;
+  /// The partitions rillflowd runs as units: {-1} without a group or partitions, else 0..N-1.
+  std::vector<int> unit_partitions() const;
+  bool operator==(const SubscriptionEntry&) const = default;
+};
+
 struct Config {
   DatabaseConfig database;
   std::string schema;
@@ -90,6 +116,7 @@ struct Config {
   DaemonConfig daemon;
   std::vector<ProjectionConfig> projections;
   std::vector<SnapshotterEntry> snapshotters;
+  std::vector<SubscriptionEntry> subscriptions;
   std::string source;  ///< the file it came from (for messages)
 };
 
@@ -118,7 +145,8 @@ void apply_reloadable(Config& running, const Config& next);
 /// The key table as JSON (rillflowd --print-config-schema): {"keys": [{"key", "type",
 /// "default", "reloadable", "description"}...]}, in table order.
 std::string schema_json();
-/// Every key path, e.g. "daemon.lease_ttl_ms", "projections[].retry.max_attempts".
+/// Every key path, e.g. "daemon.lease_ttl_ms", "projections[].retry.max_attempts",
+/// "subscriptions[].filter.event_types".
 std::vector<std::string> key_paths();
 
 }  // namespace rillflow::config

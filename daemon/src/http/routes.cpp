@@ -4,6 +4,9 @@
 #include <rillflow/json.hpp>
 #include <rillflow/redact.hpp>
 
+#include <algorithm>
+#include <utility>
+
 namespace rillflow::http {
 
 namespace {
@@ -53,6 +56,62 @@ Json snapshotter_json(const status::WorkerView& w) {
   return o;
 }
 
+// One entry per (subscription, group) this node runs units of: its units here (assigned, holding,
+// this process's counts) and the group's stored figures (members, partition owners and
+// checkpoints, lag, in flight), as the unit of the lowest partition read them.
+boost::json::array subscriptions_json(const std::vector<status::WorkerView>& workers) {
+  boost::json::array out;
+  std::vector<std::pair<std::string, std::string>> seen;
+  for (const auto& first : workers) {
+    if (first.kind != "subscription") continue;
+    const auto key = std::make_pair(first.subscription.subscription, first.subscription.group);
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+    seen.push_back(key);
+    boost::json::object o{{"name", key.first},
+                          {"group", key.second.empty() ? Json(nullptr) : Json(key.second)},
+                          {"ack", first.subscription.ack}};
+    boost::json::array units;
+    for (const auto& w : workers) {
+      const auto& v = w.subscription;
+      if (w.kind != "subscription" || v.subscription != key.first || v.group != key.second)
+        continue;
+      units.push_back(boost::json::object{
+          {"unit", w.name},
+          {"partition", v.partition < 0 ? Json(nullptr) : Json(v.partition)},
+          {"assigned", w.assigned},
+          {"holding", v.holding},
+          {"running", w.running},
+          {"waiting", w.waiting_reason},
+          {"delivered", v.delivered},
+          {"acked", v.acked},
+          {"redelivered", v.redelivered},
+          {"parked", v.parked},
+          {"last_error",
+           v.last_error.empty() ? Json(nullptr) : Json(redact_secrets(v.last_error))}});
+      if (!v.group_status) continue;
+      const auto& g = *v.group_status;
+      o["last_seq"] = g.last_seq;
+      o["head"] = g.head;
+      o["lag_events"] = g.lag_events;
+      o["lag_seconds"] = g.lag_seconds;
+      o["in_flight"] = g.in_flight;
+      o["max_in_flight"] = g.max_in_flight ? Json(*g.max_in_flight) : Json(nullptr);
+      o["partitions"] = g.partitions;
+      o["members"] = boost::json::array(g.members.begin(), g.members.end());
+      boost::json::array parts;
+      for (const auto& p : g.partition_owners) {
+        parts.push_back(boost::json::object{{"partition", p.partition},
+                                            {"owner", p.owner ? Json(*p.owner) : Json(nullptr)},
+                                            {"checkpoint", p.last_global_seq}});
+      }
+      o["partition_owners"] = std::move(parts);
+    }
+    o["units"] = std::move(units);
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string status_json(const status::StatusSnapshot& s) {
@@ -63,6 +122,7 @@ std::string status_json(const status::StatusSnapshot& s) {
       snapshotters.push_back(snapshotter_json(w));
       continue;
     }
+    if (w.kind == "subscription") continue;  // listed under "subscriptions"
     // The stored state (lease, pause, retries), then what this process knows: its own role and
     // the lag figures ("position" here is the last handled global_seq).
     boost::json::object o = w.status ? to_json(*w.status).as_object() : boost::json::object();
@@ -107,6 +167,7 @@ std::string status_json(const status::StatusSnapshot& s) {
                                                                   s.schema_problems.end())}}},
              {"projections", workers},
              {"snapshotters", snapshotters},
+             {"subscriptions", subscriptions_json(s.workers)},
              {"refreshed_at", format_timestamp(s.refreshed_at)}}) +
          "\n";
 }

@@ -70,7 +70,26 @@ DaemonMetrics::DaemonMetrics(const std::string& version)
       consumer_blocked_(family(prometheus::BuildGauge(), "rillflow_consumer_blocked_seconds",
                                "How long an open appending transaction has held the consumer "
                                "back (0 when nothing does).",
-                               *registry_)) {
+                               *registry_)),
+      sub_delivered_(family(prometheus::BuildCounter(), "rillflow_subscription_delivered_total",
+                            "Events a subscription unit handed to its handler (each attempt).",
+                            *registry_)),
+      sub_acked_(family(prometheus::BuildCounter(), "rillflow_subscription_acked_total",
+                        "Events a subscription's handler finished and acknowledged.", *registry_)),
+      sub_redelivered_(family(prometheus::BuildCounter(), "rillflow_subscription_redelivered_total",
+                              "Events taken over from a group member that died or left.",
+                              *registry_)),
+      sub_parked_(family(prometheus::BuildCounter(), "rillflow_subscription_parked_total",
+                         "Events parked after their last attempt.", *registry_)),
+      sub_in_flight_(family(prometheus::BuildGauge(), "rillflow_subscription_in_flight",
+                            "Delivered but unacknowledged events of the group.", *registry_)),
+      sub_max_in_flight_(family(prometheus::BuildGauge(), "rillflow_subscription_max_in_flight",
+                                "The group's in-flight bound (0: unbounded).", *registry_)),
+      sub_lag_events_(family(prometheus::BuildGauge(), "rillflow_subscription_lag_events",
+                             "Events committed after the group's checkpoint.", *registry_)),
+      sub_lag_seconds_(family(prometheus::BuildGauge(), "rillflow_subscription_lag_seconds",
+                              "Age of the oldest event after the group's checkpoint.",
+                              *registry_)) {
   auto& wakeups =
       family(prometheus::BuildCounter(), "rillflow_wakeups_total",
              "Worker wakeups by cause: a NOTIFY from an append, or the polling timer.", *registry_);
@@ -132,9 +151,35 @@ SnapshotterSeries& DaemonMetrics::snapshotter(const std::string& name) {
   return it->second;
 }
 
+SubscriptionSeries& DaemonMetrics::subscription(const std::string& name, const std::string& group) {
+  std::lock_guard lock(mutex_);
+  const auto key = std::make_pair(name, group);
+  auto it = subscription_series_.find(key);
+  if (it == subscription_series_.end()) {
+    const prometheus::Labels labels{{"subscription", name}, {"group", group}};
+    it = subscription_series_
+             .emplace(
+                 key,
+                 SubscriptionSeries{&sub_delivered_.Add(labels), &sub_acked_.Add(labels),
+                                    &sub_redelivered_.Add(labels), &sub_parked_.Add(labels),
+                                    &sub_in_flight_.Add(labels), &sub_max_in_flight_.Add(labels),
+                                    &sub_lag_events_.Add(labels), &sub_lag_seconds_.Add(labels)})
+             .first;
+  }
+  return it->second;
+}
+
 void DaemonMetrics::observe(const status::StatusSnapshot& status, std::size_t pool_connections) {
   for (const auto& w : status.workers) {
     consumer_blocked_.Add({{"consumer", w.name}, {"kind", w.kind}}).Set(w.blocked_seconds());
+    if (w.kind == "subscription" && w.subscription.group_status) {
+      const auto& g = *w.subscription.group_status;
+      auto& s = subscription(w.subscription.subscription, w.subscription.group);
+      s.in_flight->Set(static_cast<double>(g.in_flight));
+      s.max_in_flight->Set(static_cast<double>(g.max_in_flight.value_or(0)));
+      s.lag_events->Set(static_cast<double>(g.lag_events));
+      s.lag_seconds->Set(g.lag_seconds);
+    }
     if (w.kind != "projection") continue;  // a snapshotter's series are set by its runs
     auto& s = projection(w.name);
     s.lag_events->Set(static_cast<double>(w.metrics.lag_events));

@@ -40,6 +40,19 @@ struct SnapshotterSeries {
   prometheus::Gauge* max_events_since_snapshot;
 };
 
+/// Per-subscription-group series (labels subscription, group; group "" without one), created
+/// once per pair and shared by the group's partition workers.
+struct SubscriptionSeries {
+  prometheus::Counter* delivered;    ///< hand-overs to the handler (a retry counts again)
+  prometheus::Counter* acked;        ///< events the handler finished (acknowledged)
+  prometheus::Counter* redelivered;  ///< events taken over from a member that died or left
+  prometheus::Counter* parked;
+  prometheus::Gauge* in_flight;      ///< from the status refresh: delivered, not acknowledged
+  prometheus::Gauge* max_in_flight;  ///< the group's bound (0: unbounded)
+  prometheus::Gauge* lag_events;
+  prometheus::Gauge* lag_seconds;
+};
+
 class DaemonMetrics {
  public:
   explicit DaemonMetrics(const std::string& version);
@@ -48,6 +61,8 @@ class DaemonMetrics {
   ProjectionSeries& projection(const std::string& name);
   /// The series of one snapshotter (thread-safe; created on first use).
   SnapshotterSeries& snapshotter(const std::string& name);
+  /// The series of one subscription group (thread-safe; created on first use).
+  SubscriptionSeries& subscription(const std::string& name, const std::string& group);
   void wakeup(bool from_notify) { (from_notify ? wakeups_notify_ : wakeups_poll_)->Increment(); }
   /// Updates the gauges that come from the status refresh.
   void observe(const status::StatusSnapshot& status, std::size_t pool_connections);
@@ -72,6 +87,14 @@ class DaemonMetrics {
   prometheus::Family<prometheus::Histogram>& snapshotter_duration_;
   prometheus::Family<prometheus::Gauge>& snapshotter_max_events_;
   prometheus::Family<prometheus::Gauge>& consumer_blocked_;
+  prometheus::Family<prometheus::Counter>& sub_delivered_;
+  prometheus::Family<prometheus::Counter>& sub_acked_;
+  prometheus::Family<prometheus::Counter>& sub_redelivered_;
+  prometheus::Family<prometheus::Counter>& sub_parked_;
+  prometheus::Family<prometheus::Gauge>& sub_in_flight_;
+  prometheus::Family<prometheus::Gauge>& sub_max_in_flight_;
+  prometheus::Family<prometheus::Gauge>& sub_lag_events_;
+  prometheus::Family<prometheus::Gauge>& sub_lag_seconds_;
   prometheus::Counter* wakeups_notify_;
   prometheus::Counter* wakeups_poll_;
   prometheus::Gauge* pool_open_;
@@ -81,6 +104,7 @@ class DaemonMetrics {
   std::mutex mutex_;
   std::map<std::string, ProjectionSeries> series_;
   std::map<std::string, SnapshotterSeries> snapshotter_series_;
+  std::map<std::pair<std::string, std::string>, SubscriptionSeries> subscription_series_;
 };
 
 }  // namespace rillflow::metrics

@@ -97,6 +97,33 @@ class LoadedFolder final : public PluginFolder {
   PluginInfo info_;
 };
 
+// The subscription handler behind a plugin's subscription descriptor.
+class LoadedSubscriptionHandler final : public PluginSubscriptionHandler {
+ public:
+  LoadedSubscriptionHandler(std::shared_ptr<Library> lib, const rillflow_subscription_descriptor* d,
+                            void* instance, PluginInfo info)
+      : lib_(std::move(lib)), d_(d), instance_(instance), info_(std::move(info)) {}
+  ~LoadedSubscriptionHandler() override { d_->destroy(instance_); }
+
+  void handle(const EventEnvelope& event, Transaction& txn) override {
+    char error[2048] = {};
+    if (d_->handle(instance_, &event, &txn, error, sizeof error) != 0)
+      throw std::runtime_error(error[0] != '\0' ? error : "the handler failed without a reason");
+  }
+  void prepare(Transaction& txn) override {
+    char error[2048] = {};
+    if (d_->prepare(instance_, &txn, error, sizeof error) != 0)
+      throw std::runtime_error(error[0] != '\0' ? error : "prepare failed without a reason");
+  }
+  const PluginInfo& info() const override { return info_; }
+
+ private:
+  std::shared_ptr<Library> lib_;  // destroyed after the instance
+  const rillflow_subscription_descriptor* d_;
+  void* instance_;
+  PluginInfo info_;
+};
+
 std::shared_ptr<Library> open_library(const std::string& path, const std::string& kind) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
@@ -148,6 +175,44 @@ std::shared_ptr<PluginFolder> load_folder_plugin(const std::string& path, const 
                                 "' failed: " + (error[0] != '\0' ? error : "no reason given"));
   }
   return std::make_shared<LoadedFolder>(std::move(lib), d, instance, std::move(info));
+}
+
+std::shared_ptr<PluginSubscriptionHandler> load_subscription_plugin(const std::string& path,
+                                                                    const Json& settings) {
+  auto lib = open_library(path, "subscription");
+  const auto* abi =
+      static_cast<const std::uint32_t*>(dlsym(lib->handle, RILLFLOW_SUBSCRIPTION_ABI_SYMBOL));
+  if (abi == nullptr) {
+    throw PluginError(path, "has no subscription handler: symbol " RILLFLOW_SUBSCRIPTION_ABI_SYMBOL
+                            " not found (declare the handler with RILLFLOW_SUBSCRIPTION_PLUGIN)");
+  }
+  if (*abi != RILLFLOW_SUBSCRIPTION_ABI_VERSION) {
+    throw PluginError(path, "was built for subscription ABI " + std::to_string(*abi) +
+                                ", this host speaks subscription ABI " +
+                                std::to_string(RILLFLOW_SUBSCRIPTION_ABI_VERSION) +
+                                "; rebuild it against this Rillflow");
+  }
+  auto entry = reinterpret_cast<rillflow_subscription_entry_fn>(
+      dlsym(lib->handle, RILLFLOW_SUBSCRIPTION_ENTRY_SYMBOL));
+  if (entry == nullptr) {
+    throw PluginError(path,
+                      "has no subscription handler: symbol " RILLFLOW_SUBSCRIPTION_ENTRY_SYMBOL
+                      " not found");
+  }
+  const rillflow_subscription_descriptor* d = entry();
+  if (d == nullptr || d->abi_version != RILLFLOW_SUBSCRIPTION_ABI_VERSION || d->create == nullptr ||
+      d->destroy == nullptr || d->handle == nullptr || d->prepare == nullptr) {
+    throw PluginError(path, "returned an incomplete subscription descriptor");
+  }
+  PluginInfo info{path, d->name != nullptr ? d->name : "", d->version != nullptr ? d->version : ""};
+  char error[2048] = {};
+  const auto text = boost::json::serialize(settings);
+  void* instance = d->create(text.c_str(), error, sizeof error);
+  if (instance == nullptr) {
+    throw PluginError(path, "factory of subscription handler '" + info.name +
+                                "' failed: " + (error[0] != '\0' ? error : "no reason given"));
+  }
+  return std::make_shared<LoadedSubscriptionHandler>(std::move(lib), d, instance, std::move(info));
 }
 
 std::shared_ptr<PluginHandler> load_projection_plugin(const std::string& path,
@@ -204,6 +269,14 @@ std::string check_registry(const config::Config& cfg) {
       const auto folder = load_folder_plugin(s.plugin, s.settings);
       out += (&s == &cfg.snapshotters.front() ? ": " : ", ") + s.name + " = " +
              folder->info().name + " " + folder->info().version;
+    }
+  }
+  if (!cfg.subscriptions.empty()) {
+    out += "; " + std::to_string(cfg.subscriptions.size()) + " subscription(s)";
+    for (const auto& s : cfg.subscriptions) {
+      const auto handler = load_subscription_plugin(s.plugin, s.settings);
+      out += (&s == &cfg.subscriptions.front() ? ": " : ", ") + s.name + " = " +
+             handler->info().name + " " + handler->info().version;
     }
   }
   return out;

@@ -1,10 +1,11 @@
 #pragma once
-// Loads plugins (shared libraries): projection handlers (ProjectionHandler) and aggregate
-// folders (SnapshotFolder).
+// Loads plugins (shared libraries): projection handlers (ProjectionHandler), aggregate folders
+// (SnapshotFolder) and subscription handlers (SubscriptionHandler).
 
 #include <rillflow/json.hpp>
 #include <rillflow/projections/projection_handler.hpp>
 #include <rillflow/snapshots/snapshot_folder.hpp>
+#include <rillflow/subscriptions/subscription_handler.hpp>
 
 #include <memory>
 #include <string>
@@ -46,9 +47,24 @@ class PluginFolder : public SnapshotFolder {
 /// version, or a factory that failed. fold() throws std::runtime_error with the plugin's message.
 std::shared_ptr<PluginFolder> load_folder_plugin(const std::string& path, const Json& settings);
 
+/// A subscription's handler living in a plugin; keeps the library loaded while it exists.
+class PluginSubscriptionHandler : public SubscriptionHandler {
+ public:
+  virtual const PluginInfo& info() const = 0;
+};
+
+/// dlopen()s `path` and creates its subscription handler (RILLFLOW_SUBSCRIPTION_PLUGIN) from
+/// `settings`, checking the subscription ABI version symbol first. Throws PluginError naming the
+/// path and what is wrong: a missing file, no subscription entry (e.g. a projection-only
+/// plugin), a wrong subscription ABI version, or a factory that failed. handle() and prepare()
+/// throw std::runtime_error with the plugin's message.
+std::shared_ptr<PluginSubscriptionHandler> load_subscription_plugin(const std::string& path,
+                                                                    const Json& settings);
+
 /// Loads every plugin of the config's registry, as rillflowd does when it starts (PluginError on
 /// the first that fails), and describes the result: "N projection(s): name = plugin version,
-/// ...", then "; M snapshotter(s): name = folder version, ..." when snapshotters are configured.
+/// ...", then "; M snapshotter(s): name = folder version, ..." when snapshotters are configured
+/// and "; K subscription(s): name = handler version, ..." when subscriptions are.
 /// rillflowd --check-config and rillflow config check both print it.
 std::string check_registry(const config::Config& cfg);
 

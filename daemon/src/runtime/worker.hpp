@@ -46,6 +46,10 @@ class Worker {
   /// Why it is not processing now (idle, paused, backoff, leased_by_other, error...).
   virtual std::string last_outcome() const = 0;
 
+  /// Gives back what the worker holds between slices (leases, group membership) before it is
+  /// dropped by a reload or a drain (pool, no slice running). Default: nothing is held.
+  virtual void release() {}
+
  private:
   UnitKey key_;
   std::atomic<bool> assigned_{false};

@@ -4,6 +4,7 @@
 
 #include <rillflow/projections/projection_daemon.hpp>
 #include <rillflow/projections/projections.hpp>
+#include <rillflow/subscriptions/subscriptions.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -30,6 +31,24 @@ struct SnapshotterView {
   std::int64_t interval_ms = 0;
 };
 
+/// What a subscription unit (kind "subscription") reports.
+struct SubscriptionView {
+  std::string subscription;
+  std::string group;     ///< "" without a group
+  int partition = -1;    ///< -1: the subscription's or the unpartitioned group's only unit
+  std::string ack;       ///< after_handler | in_transaction
+  bool holding = false;  ///< this node runs the unit's subscriber now
+  /// The group's figures (members, partitions with owner and checkpoint, lag, in flight), read
+  /// by the unit of the lowest partition only; for a subscription without a group, its figures
+  /// as a group "" with no members.
+  std::optional<GroupStatus> group_status;
+  std::uint64_t delivered = 0;  ///< this process's counts for this unit
+  std::uint64_t acked = 0;
+  std::uint64_t redelivered = 0;
+  std::uint64_t parked = 0;
+  std::string last_error;
+};
+
 struct WorkerView {
   std::string kind = "projection";
   std::string name;
@@ -50,6 +69,7 @@ struct WorkerView {
   std::size_t blockers = 0;  ///< how many open transactions hold it back
   bool stalled() const { return blocked_by.has_value(); }
   double blocked_seconds() const { return blocked_by ? blocked_by->blocked_seconds : 0.0; }
+  SubscriptionView subscription;  ///< kind "subscription" only
 };
 
 struct StatusSnapshot {

@@ -1,6 +1,6 @@
 #pragma once
 // The plugin ABI: one shared library, one entry point per kind (projection handler, aggregate
-// folder), each returning a versioned descriptor.
+// folder, subscription handler), each returning a versioned descriptor.
 //
 // A plugin is a shared library exporting two C symbols:
 //   const uint32_t rillflow_plugin_abi_version;             read by the host before anything else
@@ -22,6 +22,7 @@
 #include <rillflow/json.hpp>
 #include <rillflow/projections/projection_handler.hpp>
 #include <rillflow/snapshots/snapshot_folder.hpp>
+#include <rillflow/subscriptions/subscription_handler.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -248,4 +249,107 @@ struct FolderAdapter {
         &rillflow::plugin::detail::FolderAdapter<Folder>::destroy,                    \
         &rillflow::plugin::detail::FolderAdapter<Folder>::fold};                      \
     return &descriptor;                                                               \
+  }
+
+// ---- Subscription handlers (rillflowd's `subscriptions:` registry) -----------------------------
+//
+// A subscription plugin exports its own pair of C symbols with its own ABI version, so projection
+// and folder plugins built before it existed load unchanged, and one library may export all three:
+//   const uint32_t rillflow_subscription_abi_version;        read by the host before anything else
+//   const rillflow_subscription_descriptor* rillflow_subscription_entry(void);
+// Write the handler as a rillflow::SubscriptionHandler constructible from its settings (or with no
+// arguments) and declare it once:
+//
+//   RILLFLOW_SUBSCRIPTION_PLUGIN(OrderOutbox, "order_outbox", "1.0.0")
+
+#define RILLFLOW_SUBSCRIPTION_ABI_VERSION 1u
+#define RILLFLOW_SUBSCRIPTION_ABI_SYMBOL "rillflow_subscription_abi_version"
+#define RILLFLOW_SUBSCRIPTION_ENTRY_SYMBOL "rillflow_subscription_entry"
+
+extern "C" {
+/// Functions return 0 on success; otherwise they wrote a NUL-terminated message into `error`.
+struct rillflow_subscription_descriptor {
+  std::uint32_t abi_version;  ///< RILLFLOW_SUBSCRIPTION_ABI_VERSION the plugin was built with
+  const char* name;           ///< the handler's name, e.g. "order_outbox"
+  const char* version;        ///< the plugin's own version
+  /// Creates a handler from its settings (JSON text); returns null on failure.
+  void* (*create)(const char* settings_json, char* error, std::size_t error_size);
+  void (*destroy)(void* instance);
+  /// `event` is a const rillflow::EventEnvelope*, `txn` a rillflow::Transaction*.
+  int (*handle)(void* instance, const void* event, void* txn, char* error, std::size_t error_size);
+  int (*prepare)(void* instance, void* txn, char* error, std::size_t error_size);
+};
+using rillflow_subscription_entry_fn = const rillflow_subscription_descriptor* (*)();
+}
+
+namespace rillflow::plugin::detail {
+
+template <class Handler>
+struct SubscriptionAdapter {
+  static void* create(const char* settings, char* error, std::size_t size) noexcept {
+    try {
+      if constexpr (std::is_constructible_v<Handler, const Json&>) {
+        return new Handler(Json(boost::json::parse(settings)));
+      } else {
+        return new Handler();
+      }
+    } catch (const std::exception& e) {
+      write_error(error, size, e.what());
+    } catch (...) {
+      write_error(error, size, "the handler's constructor threw a non-standard exception");
+    }
+    return nullptr;
+  }
+  static void destroy(void* instance) noexcept {
+    try {
+      delete static_cast<Handler*>(instance);
+    } catch (...) {
+    }
+  }
+  static int handle(void* instance, const void* event, void* txn, char* error,
+                    std::size_t size) noexcept {
+    return guarded(error, size, [&] {
+      static_cast<Handler*>(instance)->handle(*static_cast<const EventEnvelope*>(event),
+                                              *static_cast<Transaction*>(txn));
+    });
+  }
+  static int prepare(void* instance, void* txn, char* error, std::size_t size) noexcept {
+    return guarded(error, size, [&] {
+      static_cast<Handler*>(instance)->prepare(*static_cast<Transaction*>(txn));
+    });
+  }
+
+ private:
+  template <class Fn>
+  static int guarded(char* error, std::size_t size, Fn&& fn) noexcept {
+    try {
+      fn();
+      return 0;
+    } catch (const std::exception& e) {
+      write_error(error, size, e.what());
+    } catch (...) {
+      write_error(error, size, "the handler threw a non-standard exception");
+    }
+    return 1;
+  }
+};
+
+}  // namespace rillflow::plugin::detail
+
+/// Exports `Handler` (a rillflow::SubscriptionHandler, constructible from `const rillflow::Json&`
+/// settings or with no arguments) as this library's subscription handler.
+#define RILLFLOW_SUBSCRIPTION_PLUGIN(Handler, handler_name, handler_version)                 \
+  extern "C" __attribute__((visibility("default")))                                          \
+  const std::uint32_t rillflow_subscription_abi_version = RILLFLOW_SUBSCRIPTION_ABI_VERSION; \
+  extern "C" __attribute__((visibility("default"))) const rillflow_subscription_descriptor*  \
+  rillflow_subscription_entry() {                                                            \
+    static const rillflow_subscription_descriptor descriptor{                                \
+        RILLFLOW_SUBSCRIPTION_ABI_VERSION,                                                   \
+        handler_name,                                                                        \
+        handler_version,                                                                     \
+        &rillflow::plugin::detail::SubscriptionAdapter<Handler>::create,                     \
+        &rillflow::plugin::detail::SubscriptionAdapter<Handler>::destroy,                    \
+        &rillflow::plugin::detail::SubscriptionAdapter<Handler>::handle,                     \
+        &rillflow::plugin::detail::SubscriptionAdapter<Handler>::prepare};                   \
+    return &descriptor;                                                                      \
   }

@@ -15,6 +15,7 @@
 #include <rillflow/events/event.hpp>
 #include <rillflow/projections/projection_daemon.hpp>
 #include <rillflow/projections/transaction.hpp>
+#include <rillflow/runtime/assignment.hpp>
 #include <rillflow/store.hpp>
 
 #include <chrono>
@@ -24,6 +25,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -62,6 +64,10 @@ class StartFrom {
   std::chrono::system_clock::time_point time() const noexcept { return time_; }
   /// "beginning", "end", "after N" or "time 2026-...Z".
   std::string to_string() const;
+  /// Reads "beginning", "end", a global_seq (events after it: "42") or an RFC 3339 UTC time
+  /// ("2026-01-02T03:04:05Z", fractions allowed), as the CLI and rillflowd's config take them.
+  /// Throws kInvalidArgument naming the text otherwise.
+  static StartFrom parse(std::string_view text);
 
  private:
   StartFrom(Kind k, std::int64_t s, std::chrono::system_clock::time_point t)
@@ -103,6 +109,24 @@ struct SubscriptionOptions {
   FailurePolicy on_failure = FailurePolicy::kDeadLetter;
   /// This member's id (default host:pid:random).
   std::string member_id;
+  /// Partitioned groups only: run just this partition and leave the split of partitions across
+  /// members to the caller (rillflowd's membership assigns each (group, partition) unit to one
+  /// daemon). Unset: members split the partitions among themselves. The partition's lease still
+  /// guarantees one holder at a time.
+  std::optional<int> partition;
+};
+
+/// What one SubscriptionReceiver::run_available call did.
+struct RunAvailableResult {
+  std::size_t handled = 0;      ///< events the handler returned for
+  std::size_t redelivered = 0;  ///< of those: taken over from a member that left or died
+  std::size_t failed = 0;       ///< handler failures (each retried later or parked)
+  std::size_t parked = 0;       ///< events parked after their last attempt
+  bool backoff = false;         ///< an event waits for its retry delay: call again later
+  bool more = false;            ///< stopped at max_events: more events are ready
+  /// FailurePolicy::kStop: an event failed its last attempt. It stays unacknowledged, and this
+  /// receiver hands out nothing more (close it; another subscriber starts at that event again).
+  bool stopped = false;
 };
 
 /// A stored subscription.
@@ -143,6 +167,15 @@ Json to_json(const GroupStatus& status);
 
 class SubscriptionHandle;
 class SubscriptionReceiver;
+
+/// Throws kInvalidArgument unless `name` is a valid subscription or group name (1 to 63
+/// characters of [A-Za-z0-9_.:-] starting with a letter or digit); `what` names it in the message.
+void validate_subscription_name(std::string_view name, std::string_view what);
+/// The work unit (kind "subscription") of a subscription without a group (group ""), of an
+/// unpartitioned group (partition -1) or of one partition: what its lease, checkpoint and parked
+/// events are stored under, and what rillflowd's membership assigns.
+runtime::UnitKey subscription_unit(const std::string& subscription, const std::string& group,
+                                   int partition);
 
 /// Subscription admin and subscribe. Obtained from Store::subscriptions() (or constructed from a
 /// Store). Thread-safe. Unknown names throw NotFound and write nothing; names (subscription and
@@ -232,6 +265,14 @@ class SubscriptionReceiver {
   /// handler returned. A throwing handler is retried with backoff (options' retry settings), then
   /// the event is parked and delivery goes on, or (FailurePolicy::kStop) run() rethrows.
   void run(const std::function<void(const EventEnvelope&)>& handler, std::stop_token stop);
+  /// Handles what can be delivered now, at most `max_events`, and returns without waiting for
+  /// news (rillflowd calls it when NOTIFY or its poll wakes a unit; no LISTEN connection is
+  /// opened). Acknowledges as run() does. A failing event is not waited for: it is retried by a
+  /// later call once its delay (the options' retry settings) has passed, and nothing else is
+  /// handed out meanwhile; after the last attempt it is parked (kDeadLetter) or the receiver
+  /// stops (kStop: `stopped` is set, now and in every later call).
+  RunAvailableResult run_available(const std::function<void(const EventEnvelope&)>& handler,
+                                   std::size_t max_events);
 
   explicit SubscriptionReceiver(std::shared_ptr<detail::Subscriber> s) : s_(std::move(s)) {}
 
