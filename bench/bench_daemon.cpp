@@ -2,9 +2,11 @@
 // with polling only, /health/ready latency while a projection catches up, and the daemon's RSS
 // idle and under load.
 //
-//   bench_daemon [--events N] [--samples N] [--quick]
+//   bench_daemon [--events N] [--samples N] [--quick] [--durable] [--help]
 // Uses $DATABASE_URL when set, else an embedded PostgreSQL.
 
+#include "bench_cli.hpp"
+#include "raw_pg.hpp"
 #include "support/daemon_process.hpp"
 
 #include <rillflow/rillflow.hpp>
@@ -51,12 +53,13 @@ long rss_kib(pid_t pid) {
 }
 
 std::string config(const std::string& schema, bool notify, int poll_ms, const std::string& plugin,
-                   int batch) {
+                   int batch, const std::string& name = "bench",
+                   const std::string& settings = "{table: bench_totals}") {
   return "database: {url_env: BENCH_DB_URL, require_url: true}\nschema: " + schema +
          "\nhttp: {bind: 127.0.0.1, port: 0}\ndaemon: {notify: " + (notify ? "true" : "false") +
-         ", poll_interval_ms: " + std::to_string(poll_ms) +
-         "}\nprojections:\n  - name: bench\n    plugin: " + plugin +
-         "\n    batch_size: " + std::to_string(batch) + "\n    settings: {table: bench_totals}\n";
+         ", poll_interval_ms: " + std::to_string(poll_ms) + "}\nprojections:\n  - name: " + name +
+         "\n    plugin: " + plugin + "\n    batch_size: " + std::to_string(batch) +
+         "\n    settings: " + settings + "\n";
 }
 
 // Appends one event at a time (idle daemon between them) and reads the handler's timestamps.
@@ -70,22 +73,30 @@ std::vector<double> delivery_latencies_ms(rillflow::Store& store, const std::str
     std::this_thread::sleep_for(gap);
   }
   std::vector<double> out;
-  PGconn* conn = PQconnectdb(url.c_str());
+  bench::RawPg conn(url);
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
-    PGresult* r = PQexec(conn, ("select handled_us - sent_us from \"" + schema +
-                                "\".latency where global_seq > " + std::to_string(first))
-                                   .c_str());
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == samples) {
-      for (int i = 0; i < PQntuples(r); ++i) out.push_back(std::atof(PQgetvalue(r, i, 0)) / 1000.0);
-      PQclear(r);
-      break;
+    try {
+      const auto r = conn.exec("select handled_us - sent_us from \"" + schema +
+                               "\".latency where global_seq > " + std::to_string(first));
+      if (PQntuples(r.get()) == samples) {
+        for (int i = 0; i < PQntuples(r.get()); ++i)
+          out.push_back(std::atof(PQgetvalue(r.get(), i, 0)) / 1000.0);
+        break;
+      }
+    } catch (const std::runtime_error&) {
+      // the handler has not created its table yet
     }
-    PQclear(r);
     std::this_thread::sleep_for(50ms);
   }
-  PQfinish(conn);
   return out;
+}
+
+// Whether the daemon's (only) projection has handled every event.
+bool caught_up_on(DaemonProcess& d) {
+  const auto status = rillflow::parse_json(http_get(d.port(), "/status").body);
+  const auto& p = status.at("projections").at(0);
+  return p.at("position").as_int64() == p.at("head").as_int64() && p.at("head").as_int64() > 0;
 }
 
 void seed(rillflow::Store& store, std::size_t events) {
@@ -107,19 +118,17 @@ void seed(rillflow::Store& store, std::size_t events) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::size_t events = 1000000;
-  int samples = 300;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--quick") {
-      events = 20000;
-      samples = 40;
-    }
-    if (a == "--events" && i + 1 < argc) events = std::stoul(argv[++i]);
-    if (a == "--samples" && i + 1 < argc) samples = std::stoi(argv[++i]);
-  }
-  // $DATABASE_URL, or an embedded PostgreSQL for the length of the run.
-  const auto db = rillflow::LocalDatabase::from_env();
+  std::size_t events = 0;
+  int samples = 0;
+  bench::Cli cli("bench_daemon",
+                 "rillflowd from outside: delivery latency with NOTIFY and polling only, "
+                 "/health/ready latency while a projection catches up, the daemon's RSS.");
+  cli.option("--events", events, "events to catch up (default 1000000; --quick 20000)")
+      .option("--samples", samples, "delivery latency samples (default 300; --quick 40)");
+  cli.parse(argc, argv);
+  if (events == 0) events = cli.quick ? 20000 : 1000000;
+  if (samples <= 0) samples = cli.quick ? 40 : 300;
+  const auto db = cli.database();
   const std::string& url = db.url();
   const std::vector<std::string> env{"BENCH_DB_URL=" + url};
 
@@ -142,6 +151,9 @@ int main(int argc, char** argv) try {
     std::printf("%-34s %9.2f %9.2f %9.2f\n",
                 notify ? "NOTIFY (poll 1000 ms as fallback)" : "polling only (every 100 ms)",
                 percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1.0));
+    cli.result(notify ? "rillflowd delivery latency p99, NOTIFY"
+                      : "rillflowd delivery latency p99, polling every 100 ms",
+               "ms", percentile(lat, 0.99), 0, false);
     if (notify) std::printf("%-34s %9ld KiB\n", "daemon RSS, idle", rss_kib(d.pid()));
     d.signal(SIGTERM);
     d.wait_exit(30s);
@@ -173,10 +185,7 @@ int main(int argc, char** argv) try {
         throw std::runtime_error("/health/ready answered " + std::to_string(r.status));
     }
     rss_max = std::max(rss_max, rss_kib(d.pid()));
-    const auto status = rillflow::parse_json(http_get(d.port(), "/status").body);
-    const auto& p = status.at("projections").at(0);
-    caught_up =
-        p.at("position").as_int64() == p.at("head").as_int64() && p.at("head").as_int64() > 0;
+    caught_up = caught_up_on(d);
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -191,6 +200,30 @@ int main(int argc, char** argv) try {
   std::printf("%-34s %9ld KiB\n", "daemon RSS, max under load", rss_max);
   d.signal(SIGTERM);
   d.wait_exit(30s);
+  cli.result("rillflowd catch-up, order_totals plugin (per event)", "events/s",
+             static_cast<double>(events) / secs, 0);
+  cli.result("/health/ready p99 during catch-up", "ms", percentile(health, 0.99), 0, false);
+
+  // 3. The same events caught up by rillflowd with the stream_counts batch handler.
+  const auto counts_path = rillflow::e2e::write_temp(
+      schema + "_counts.yaml", config(schema, true, 1000, BENCH_STREAM_COUNTS_PLUGIN, 500,
+                                      "bench_counts", "{table: bench_counts, batch: true}"));
+  DaemonProcess dc(RILLFLOWD_PATH, counts_path, env);
+  if (!dc.wait_ready()) throw std::runtime_error("rillflowd did not become ready:\n" + dc.log());
+  const auto counts_started = std::chrono::steady_clock::now();
+  while (!caught_up_on(dc) && std::chrono::steady_clock::now() - counts_started < 600s) {
+    std::this_thread::sleep_for(20ms);
+  }
+  const double counts_secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - counts_started).count();
+  std::printf(
+      "catch-up of %zu events by rillflowd (stream_counts batch handler, batch 500): %.1f s, "
+      "%.0f events/s\n",
+      events, counts_secs, static_cast<double>(events) / counts_secs);
+  dc.signal(SIGTERM);
+  dc.wait_exit(30s);
+  cli.result("rillflowd catch-up, stream_counts plugin (batch handler)", "events/s",
+             static_cast<double>(events) / counts_secs, 0);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_daemon failed: %s\n", e.what());

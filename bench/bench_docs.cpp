@@ -1,13 +1,15 @@
 // bench_docs: document put / get / query throughput beside raw libpq running the same SQL,
 // compiled vs ad-hoc queries, and snapshot vs full-fold aggregate loads.
 //
-//   bench_docs [--quick]      (DATABASE_URL, else an embedded PostgreSQL for the run)
+//   bench_docs [--quick] [--durable] [--help]   (DATABASE_URL, else an embedded PostgreSQL)
 //
 // Every pair runs alternately, best of three rounds each, on one connection per side, single
 // threaded over a unix socket or loopback: it measures per-call overhead, not server capacity.
 #include <rillflow/rillflow.hpp>
 
+#include "bench_cli.hpp"
 #include "documents/query_sql.hpp"
+#include "raw_pg.hpp"
 
 #include <libpq-fe.h>
 #include <boost/describe.hpp>
@@ -86,63 +88,29 @@ std::pair<double, double> paired(std::size_t ops, const std::function<void(std::
   return {median(a), median(b)};
 }
 
-void report(const char* what, std::pair<double, double> t, const char* left, const char* right,
-            double target) {
+void report(const bench::Cli& cli, const char* what, std::pair<double, double> t, const char* left,
+            const char* right, double target) {
   const double a = 1 / t.first;
   const double b = 1 / t.second;
   std::printf("%-22s %-10s %9.0f ops/s   %-14s %9.0f ops/s   ratio %.2f%s\n", what, left, a, right,
               b, a / b, a / b < target ? "  (below target)" : "");
+  cli.result(std::string("documents ") + what + " (" + left + " vs " + right + ")", "ops/s", a, b);
 }
-
-class RawConnection {
- public:
-  explicit RawConnection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
-    if (PQstatus(conn_) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn_));
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);
-  }
-  ~RawConnection() { PQfinish(conn_); }
-  void prepare(const char* name, const std::string& sql) {
-    check(PQprepare(conn_, name, sql.c_str(), 0, nullptr));
-  }
-  // Runs a prepared statement (or, with name == nullptr, `sql` unprepared) and returns the
-  // rows' first column.
-  std::vector<std::string> run(const char* name, const std::string& sql,
-                               const std::vector<std::string>& params) {
-    std::vector<const char*> values;
-    for (const auto& p : params) values.push_back(p.c_str());
-    const int n = static_cast<int>(values.size());
-    PGresult* res =
-        name != nullptr
-            ? PQexecPrepared(conn_, name, n, values.data(), nullptr, nullptr, 0)
-            : PQexecParams(conn_, sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
-    std::vector<std::string> out;
-    for (int i = 0; i < PQntuples(res); ++i) out.emplace_back(PQgetvalue(res, i, 0));
-    check(res);
-    return out;
-  }
-
- private:
-  void check(PGresult* res) {
-    const auto status = PQresultStatus(res);
-    const std::string msg = PQresultErrorMessage(res);
-    PQclear(res);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw std::runtime_error(msg);
-  }
-  PGconn* conn_;
-};
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bench::Cli cli("bench_docs",
+                 "Document put / get / query beside raw libpq running the same SQL, compiled vs "
+                 "ad-hoc queries, snapshot vs full-fold aggregate loads.");
+  cli.parse(argc, argv);
+  const bool quick = cli.quick;
   const std::size_t n = quick ? 300 : 3000;
-  // $DATABASE_URL, or an embedded PostgreSQL for the length of the run.
-  const auto db = rillflow::LocalDatabase::from_env();
+  const auto db = cli.database();
   const std::string& url = db.url();
   const std::string schema = "bench_docs";
-  RawConnection raw(url);
-  raw.run(nullptr, "drop schema if exists " + schema + " cascade", {});
+  bench::RawPg raw(url);
+  raw.exec("drop schema if exists " + schema + " cascade");
   const auto store = rillflow::Store::builder(url).schema(schema).max_connections(1).build();
   store.schema().sync();
   const auto docs = store.docs();
@@ -169,9 +137,9 @@ int main(int argc, char** argv) try {
   auto t = paired(
       n, [&](std::size_t i) { docs.put(ids[i], customers[i]); },
       [&](std::size_t i) {
-        raw.run("put", "", {"customers", id_texts[i], bodies[i]});
+        raw.rows("put", {"customers", id_texts[i], bodies[i]});
       });
-  report("put", t, "rillflow", "raw libpq", 0.85);
+  report(cli, "put", t, "rillflow", "raw libpq", 0.85);
 
   // get: the same select; Rillflow also parses the JSON into the struct.
   raw.prepare("get", "select doc::text, version, deleted_at is not null from " + schema +
@@ -179,12 +147,12 @@ int main(int argc, char** argv) try {
   t = paired(
       n, [&](std::size_t i) { docs.get<Customer>(ids[i]); },
       [&](std::size_t i) {
-        raw.run("get", "", {"customers", id_texts[i]});
+        raw.rows("get", {"customers", id_texts[i]});
       });
-  report("get", t, "rillflow", "raw libpq", 0.85);
+  report(cli, "get", t, "rillflow", "raw libpq", 0.85);
 
   // query: the DSL's SQL, unprepared on both sides (an ad-hoc query), 20 rows each.
-  raw.run(nullptr, "analyze " + schema + ".docs", {});
+  raw.exec("analyze " + schema + ".docs");
   rillflow::DocumentQueryContext ctx("customers");
   ctx.filter(rillflow::Predicate::eq("status", "active")).order_by("email").limit(20);
   rillflow::detail::StoreState state;
@@ -199,16 +167,16 @@ int main(int argc, char** argv) try {
         .fetch_all();
   };
   const auto compiled = [&](std::size_t) { docs.execute_compiled(ActiveCustomers("active")); };
-  t = paired(q, ad_hoc, [&](std::size_t) { raw.run(nullptr, sql.sql, sql.params); });
-  report("query (ad-hoc)", t, "rillflow", "raw libpq", 0.85);
+  t = paired(q, ad_hoc, [&](std::size_t) { raw.query(sql.sql, sql.params); });
+  report(cli, "query (ad-hoc)", t, "rillflow", "raw libpq", 0.85);
 
   // compiled: prepared once per connection; against the raw prepared statement and against
   // building the query each time.
   raw.prepare("query", sql.sql);
-  t = paired(q, compiled, [&](std::size_t) { raw.run("query", "", sql.params); });
-  report("query (compiled)", t, "rillflow", "raw prepared", 0.85);
+  t = paired(q, compiled, [&](std::size_t) { raw.rows("query", sql.params); });
+  report(cli, "query (compiled)", t, "rillflow", "raw prepared", 0.85);
   t = paired(q, compiled, ad_hoc);
-  report("compiled vs ad-hoc", t, "compiled", "ad-hoc", 1.0);
+  report(cli, "compiled vs ad-hoc", t, "compiled", "ad-hoc", 1.0);
 
   // Aggregates: a 10,000-event stream with a snapshot near its end.
   const rillflow::AggregateRepository<Counter> repo(store);
@@ -227,8 +195,10 @@ int main(int argc, char** argv) try {
   std::printf("%-22s snapshot %9.3f ms/load   full fold %9.3f ms/load   speed-up %.0fx%s\n",
               "aggregate load (10k)", t.first * 1000, t.second * 1000, t.second / t.first,
               t.second / t.first < 20 ? "  (below 20x target)" : "");
+  cli.result("aggregate load, 10k events (snapshot vs full fold)", "loads/s", 1 / t.first,
+             1 / t.second);
 
-  raw.run(nullptr, "drop schema if exists " + schema + " cascade", {});
+  raw.exec("drop schema if exists " + schema + " cascade");
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "bench_docs failed: " << e.what() << "\n";

@@ -5,10 +5,13 @@
 //   notify      appends with the NOTIFY channel on vs off
 //   feed reads  the whole global feed from the start, read_feed vs a keyset scan
 //
-// Uses DATABASE_URL when set, otherwise an embedded PostgreSQL (unix socket, fsync off).
-// Every run works in fresh schemas (bench_<pid>, bench_<pid>_feed), dropped at the end
-// unless --keep is given.
-// Usage: bench_events [--seconds N] [--quick] [--feed-events N] [--keep]
+// Uses DATABASE_URL when set, otherwise an embedded PostgreSQL (unix socket, fsync off, or on
+// with --durable). Every run works in fresh schemas (bench_<pid>, bench_<pid>_feed), dropped at
+// the end unless --keep is given.
+// Usage: bench_events [--seconds N] [--quick] [--durable] [--feed-events N] [--keep] [--help]
+
+#include "bench_cli.hpp"
+#include "raw_pg.hpp"
 
 #include <rillflow/rillflow.hpp>
 
@@ -71,116 +74,45 @@ struct Options {
   double seconds = 3.0;  // per side per cell
   std::int64_t feed_events = 200000;
   bool quick = false;
+  bool durable = false;
   bool keep = false;  // leave the schemas behind for inspection
 };
 
-void usage(std::ostream& out) {
-  out << "usage: bench_events [--seconds N] [--quick] [--feed-events N] [--keep]\n"
-         "  --seconds N      measured seconds per side and cell (default 3)\n"
-         "  --quick          smoke test: 0.5 s per side and cell, 20000 feed events\n"
-         "  --feed-events N  events seeded for the feed read (default 200000)\n"
-         "  --keep           keep the benchmark schemas (with DATABASE_URL) for inspection\n"
-         "Uses DATABASE_URL when set, otherwise starts an embedded PostgreSQL.\n";
-}
-
 Options parse_options(int argc, char** argv) {
   Options opts;
-  std::optional<double> seconds;
-  std::optional<std::int64_t> feed_events;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(std::string(arg) + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--quick") {
-      opts.quick = true;
-    } else if (arg == "--keep") {
-      opts.keep = true;
-    } else if (arg == "--seconds") {
-      const std::string v = value();
-      char* end = nullptr;
-      seconds = std::strtod(v.c_str(), &end);
-      if (end == v.c_str() || *end != '\0' || !(*seconds > 0.0) || *seconds > 3600.0) {
-        throw std::invalid_argument("--seconds wants a number in (0, 3600], got '" + v + "'");
-      }
-    } else if (arg == "--feed-events") {
-      const std::string v = value();
-      char* end = nullptr;
-      feed_events = std::strtoll(v.c_str(), &end, 10);
-      if (end == v.c_str() || *end != '\0' || *feed_events < 1) {
-        throw std::invalid_argument("--feed-events wants a positive integer, got '" + v + "'");
-      }
-    } else if (arg == "--help" || arg == "-h") {
-      usage(std::cout);
-      std::exit(0);
-    } else {
-      throw std::invalid_argument("unknown argument '" + std::string(arg) + "'");
-    }
+  double seconds = 0;
+  std::size_t feed_events = 0;
+  bench::Cli cli("bench_events",
+                 "Appends (writers x batch sizes), NOTIFY on/off and global feed reads, each "
+                 "beside a raw-libpq baseline.");
+  cli.option("--seconds", seconds, "measured seconds per side and cell (default 3; --quick 0.5)")
+      .option("--feed-events", feed_events,
+              "events seeded for the feed read (default 200000; --quick 20000)")
+      .flag("--keep", opts.keep, "keep the benchmark schemas (with DATABASE_URL) for inspection");
+  cli.parse(argc, argv);
+  if (seconds < 0 || seconds > 3600) {
+    std::fprintf(stderr, "bench_events: --seconds wants a number in (0, 3600]\n");
+    std::exit(2);
   }
+  opts.quick = cli.quick;
+  opts.durable = cli.durable;
   if (opts.quick) {
     opts.seconds = 0.5;
     opts.feed_events = 20000;
   }
-  if (seconds) opts.seconds = *seconds;
-  if (feed_events) opts.feed_events = *feed_events;
+  if (seconds > 0) opts.seconds = seconds;
+  if (feed_events > 0) opts.feed_events = static_cast<std::int64_t>(feed_events);
   return opts;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Minimal libpq wrappers for the baseline
+// The baseline's libpq connections (bench/raw_pg.hpp), named so that CpuMeter finds their backends
 
-using PgResult = std::unique_ptr<PGresult, decltype(&PQclear)>;
+using bench::PgResult;
 
-class PgConn {
+class PgConn : public bench::RawPg {
  public:
-  explicit PgConn(const std::string& url) : conn_(connect(url)) {
-    if (conn_ == nullptr) throw std::runtime_error("libpq: out of memory");
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      const std::string message = PQerrorMessage(conn_);
-      PQfinish(conn_);
-      throw std::runtime_error("libpq: cannot connect: " + message);
-    }
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);  // NOTICEs are not errors
-  }
-  PgConn(const PgConn&) = delete;
-  PgConn& operator=(const PgConn&) = delete;
-  ~PgConn() { PQfinish(conn_); }
-
-  // Named so that CpuMeter finds the benchmark's backends (the URL's own name is overridden).
-  static PGconn* connect(const std::string& url) {
-    const char* keys[] = {"dbname", "application_name", nullptr};
-    const char* values[] = {url.c_str(), kBaselineAppName, nullptr};
-    return PQconnectdbParams(keys, values, 1);
-  }
-
-  PGconn* get() const { return conn_; }
-
-  PgResult exec(const std::string& sql) { return check(PQexec(conn_, sql.c_str()), sql); }
-
-  void prepare(const std::string& name, const std::string& sql) {
-    check(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr), sql);
-  }
-
-  PgResult exec_prepared(const std::string& name, const std::vector<const char*>& params) {
-    return check(PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()), params.data(),
-                                nullptr, nullptr, 0),
-                 name);
-  }
-
- private:
-  PgResult check(PGresult* raw, const std::string& what) {
-    PgResult res(raw, &PQclear);
-    const auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      const std::string message = res ? PQresultErrorMessage(res.get()) : PQerrorMessage(conn_);
-      throw std::runtime_error("libpq: '" + what + "' failed: " + message);
-    }
-    return res;
-  }
-
-  PGconn* conn_;
+  explicit PgConn(const std::string& url) : RawPg(url, kBaselineAppName) {}
 };
 
 // The minimal correct append: bump the stream's version under its row lock, insert the batch
@@ -549,9 +481,12 @@ int run(const Options& opts) {
     url = env;
     where = "DATABASE_URL";
   } else {
-    embedded = rillflow::EmbeddedPostgres::start();
+    rillflow::EmbeddedPostgresOptions o;
+    o.durable = opts.durable;
+    embedded = rillflow::EmbeddedPostgres::start(o);
     url = embedded->url();
-    where = "embedded PostgreSQL (unix socket, fsync off)";
+    where = std::string("embedded PostgreSQL (unix socket, fsync ") +
+            (opts.durable ? "on" : "off") + ")";
   }
 
   // bench_<pid>, or bench_<pid>_<n> when a kept schema of an earlier run has that name: the
@@ -632,6 +567,9 @@ int run(const Options& opts) {
       const auto c = run_interleaved(w, b, opts.seconds, rillflow_plain, baseline_append, cpu);
       appended += c.a.events + c.b.events;
       print_row(w, b, c, cpu.has_server());
+      bench::print_result("bench_events", opts.durable,
+                          "appends, " + std::to_string(w) + " writers, batch " + std::to_string(b),
+                          "events/s", c.a.rate(), c.b.rate());
     }
   }
 
@@ -641,6 +579,10 @@ int run(const Options& opts) {
     const auto c = run_interleaved(w, 1, opts.seconds, rillflow_notify, rillflow_plain, cpu);
     appended += c.a.events + c.b.events;
     print_row(w, 1, c, cpu.has_server());
+    bench::print_result(
+        "bench_events", opts.durable,
+        "appends with NOTIFY vs without, " + std::to_string(w) + " writers, batch 1", "events/s",
+        c.a.rate(), c.b.rate());
   }
 
   // Both sides wrote to the same tables: every counted event must be there, and every stream's
@@ -743,6 +685,8 @@ int run(const Options& opts) {
       "(wall s per pass: rillflow %.2f %.2f, baseline %.2f %.2f; untimed first pass: "
       "rillflow %.2f, baseline %.2f; every pass read the same events)\n",
       r1.seconds, r2.seconds, b1.seconds, b2.seconds, warm[0].seconds, warm[1].seconds);
+  bench::print_result("bench_events", opts.durable, "global feed reads (vs keyset scan)",
+                      "events/s", r.rate(), b.rate());
   std::fflush(stdout);
   return 0;
 }
@@ -750,14 +694,7 @@ int run(const Options& opts) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options opts;
-  try {
-    opts = parse_options(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "bench_events: " << e.what() << "\n";
-    usage(std::cerr);
-    return 2;
-  }
+  const Options opts = parse_options(argc, argv);
   try {
     return run(opts);
   } catch (const rillflow::Error& e) {

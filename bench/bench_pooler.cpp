@@ -2,9 +2,12 @@
 // feed-read throughput of rillflow beside a raw-libpq baseline doing the same statements the same
 // way (named prepared statements, or unnamed PQexecParams), in the same run, as ratios.
 //
-// Usage: bench_pooler [--seconds N] [--quick]
+// Usage: bench_pooler [--seconds N] [--quick] [--durable] [--help]
 //   DATABASE_URL: a direct PostgreSQL (default: an embedded cluster); PgBouncer (Debian's
 //   pgbouncer, pool_mode = transaction) is started privately in front of it.
+
+#include "bench_cli.hpp"
+#include "raw_pg.hpp"
 
 #include <rillflow/rillflow.hpp>
 
@@ -40,11 +43,7 @@ constexpr const char* kBody = R"({"sku":"A-1","qty":2,"price":9.5})";
 class Raw {
  public:
   Raw(const std::string& url, std::string schema, bool prepared)
-      : conn_(PQconnectdb(url.c_str())), schema_(std::move(schema)), prepared_(prepared) {
-    if (PQstatus(conn_) != CONNECTION_OK)
-      throw std::runtime_error(std::string("libpq: ") + PQerrorMessage(conn_));
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);
+      : conn_(url), schema_(std::move(schema)), prepared_(prepared) {
     upsert_ = "insert into " + schema_ +
               ".streams (stream_id, version) values ($1::uuid, $2::bigint) on conflict "
               "(stream_id) do update set version = streams.version + excluded.version "
@@ -60,63 +59,46 @@ class Raw {
         schema_ + ".events where global_seq > $1::bigint order by global_seq limit " +
         std::to_string(kFeedPage);
     if (prepared_) {
-      check(PQprepare(conn_, "upsert", upsert_.c_str(), 0, nullptr));
-      check(PQprepare(conn_, "insert", insert_.c_str(), 0, nullptr));
-      check(PQprepare(conn_, "feed", feed_.c_str(), 0, nullptr));
+      conn_.prepare("upsert", upsert_);
+      conn_.prepare("insert", insert_);
+      conn_.prepare("feed", feed_);
     }
   }
-  ~Raw() { PQfinish(conn_); }
-  Raw(const Raw&) = delete;
-  Raw& operator=(const Raw&) = delete;
 
   void append(const std::string& stream, int n) {
-    check(PQexec(conn_, "begin"));
+    conn_.exec("begin");
     const std::string count = std::to_string(n);
-    const char* up[] = {stream.c_str(), count.c_str()};
-    PGresult* r = run("upsert", upsert_, 2, up);
-    const std::string first = std::to_string(std::atoll(PQgetvalue(r, 0, 0)) - n + 1);
-    PQclear(r);
-    const char* ins[] = {stream.c_str(), first.c_str(), kBody, count.c_str()};
-    PQclear(run("insert", insert_, 4, ins));
-    check(PQexec(conn_, "commit"));
+    const std::string first = [&] {
+      const auto r = run("upsert", upsert_, {stream.c_str(), count.c_str()});
+      return std::to_string(std::atoll(PQgetvalue(r.get(), 0, 0)) - n + 1);
+    }();
+    run("insert", insert_, {stream.c_str(), first.c_str(), kBody, count.c_str()});
+    conn_.exec("commit");
   }
 
   std::int64_t read_feed() {
     std::int64_t n = 0;
     std::string after = "0";
     while (true) {
-      const char* p[] = {after.c_str()};
-      PGresult* r = run("feed", feed_, 1, p);
-      const int rows = PQntuples(r);
+      const auto r = run("feed", feed_, {after.c_str()});
+      const int rows = PQntuples(r.get());
       for (int i = 0; i < rows; ++i) {
-        const auto body =
-            rillflow::parse_json(std::string_view(PQgetvalue(r, i, 4), PQgetlength(r, i, 4)));
+        const auto body = rillflow::parse_json(
+            std::string_view(PQgetvalue(r.get(), i, 4), PQgetlength(r.get(), i, 4)));
         if (!body.is_object()) throw std::runtime_error("feed: body is not an object");
       }
-      if (rows > 0) after = PQgetvalue(r, rows - 1, 0);
-      PQclear(r);
+      if (rows > 0) after = PQgetvalue(r.get(), rows - 1, 0);
       n += rows;
       if (rows == 0) return n;
     }
   }
 
  private:
-  PGresult* run(const char* name, const std::string& sql, int n, const char* const* params) {
-    PGresult* r = prepared_
-                      ? PQexecPrepared(conn_, name, n, params, nullptr, nullptr, 0)
-                      : PQexecParams(conn_, sql.c_str(), n, nullptr, params, nullptr, nullptr, 0);
-    return check(r);
+  bench::PgResult run(const char* name, const std::string& sql,
+                      const std::vector<const char*>& params) {
+    return prepared_ ? conn_.exec_prepared(name, params) : conn_.exec_params(sql, params);
   }
-  PGresult* check(PGresult* r) {
-    const auto s = PQresultStatus(r);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-      const std::string msg = PQresultErrorMessage(r);
-      PQclear(r);
-      throw std::runtime_error("libpq: " + msg);
-    }
-    return r;
-  }
-  PGconn* conn_;
+  bench::RawPg conn_;
   std::string schema_, upsert_, insert_, feed_;
   bool prepared_;
 };
@@ -166,8 +148,9 @@ void time_feed(Side& side) {
   side.feed_seconds += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-int run(double seconds, bool quick) {
-  auto db = rillflow::LocalDatabase::from_env("DATABASE_URL");
+int run(double seconds, const bench::Cli& cli) {
+  const bool quick = cli.quick;
+  auto db = cli.database();
   rillflow::testing::PgBouncer::Options bouncer_options;
   bouncer_options.pool_size = 8;
   auto bouncer = rillflow::testing::PgBouncer::start(db.url(), bouncer_options);
@@ -260,39 +243,31 @@ int run(double seconds, bool quick) {
     std::printf("%-38s %12.0f %8.2f %8.2f %12.0f %8.2f %8.2f\n", s.name.c_str(), s.rate(),
                 s.rate() / pair.rate(), s.rate() / base_append, s.feed_rate(),
                 s.feed_rate() / pair.feed_rate(), s.feed_rate() / base_feed);
+    if (i % 2 == 0) {
+      cli.result("appends, " + s.name, "events/s", s.rate(), pair.rate());
+      cli.result("feed reads, " + s.name, "events/s", s.feed_rate(), pair.feed_rate());
+    }
   }
   std::printf(
       "\nvs pair: rillflow / libpq on the same path and statement kind (1.00 for libpq rows);\n"
       "vs ref: / libpq direct with named prepared statements. Feed: %.0f events per pass.\n",
       sides[0].feed_events / passes);
-  // Drop the schema (directly).
-  PGconn* admin = PQconnectdb(db.url().c_str());
-  PQsetNoticeProcessor(
-      admin, [](void*, const char*) {}, nullptr);
-  PQclear(PQexec(admin, ("drop schema if exists " + schema + " cascade").c_str()));
-  PQfinish(admin);
+  bench::RawPg(db.url()).exec("drop schema if exists " + schema + " cascade");  // directly
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = 4;
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--quick") {
-      quick = true;
-      seconds = 1;
-    } else if (arg == "--seconds" && i + 1 < argc) {
-      seconds = std::atof(argv[++i]);
-    } else {
-      std::cerr << "usage: bench_pooler [--seconds N] [--quick]\n";
-      return 2;
-    }
-  }
+  double seconds = 0;
+  bench::Cli cli("bench_pooler",
+                 "Appends and feed reads with prepared statements on / off, direct and through a "
+                 "private PgBouncer in transaction mode, beside raw libpq on the same paths.");
+  cli.option("--seconds", seconds, "measured seconds per side (default 4; --quick 1)");
+  cli.parse(argc, argv);
+  if (seconds <= 0) seconds = cli.quick ? 1 : 4;
   try {
-    return run(seconds, quick);
+    return run(seconds, cli);
   } catch (const std::exception& e) {
     std::cerr << "bench_pooler failed: " << e.what() << "\n";
     return 1;

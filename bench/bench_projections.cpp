@@ -1,8 +1,11 @@
 // Projection catch-up: Rillflow's runtime beside a raw-libpq loop doing the same reads and the
 // same read-model writes in same-sized transactions. Prints events/s and the ratio.
 //
-//   bench_projections [--events N] [--batch N] [--quick]
+//   bench_projections [--events N] [--batch N] [--quick] [--durable] [--help]
 // Uses $DATABASE_URL when set, else an embedded PostgreSQL.
+
+#include "bench_cli.hpp"
+#include "raw_pg.hpp"
 
 #include <rillflow/rillflow.hpp>
 
@@ -37,73 +40,43 @@ class Counter : public rillflow::ProjectionHandler {
   std::string sql_;  // built once, as the baseline prepares its statement once
 };
 
-PGresult* check(PGconn* conn, PGresult* r) {
-  const auto status = PQresultStatus(r);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    const std::string why = PQerrorMessage(conn);
-    PQclear(r);
-    throw std::runtime_error("libpq: " + why);
-  }
-  return r;
-}
-
-void exec(PGconn* conn, const std::string& sql) {
-  PQclear(check(conn, PQexec(conn, sql.c_str())));
-}
-
 // The baseline: keyset reads of the same columns, JSON bodies parsed, one upsert per event and a
 // checkpoint row, one transaction per batch.
 std::size_t raw_catch_up(const std::string& url, const std::string& schema, std::size_t batch) {
-  PGconn* conn = PQconnectdb(url.c_str());
-  if (PQstatus(conn) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn));
+  bench::RawPg conn(url);
   const std::string s = "\"" + schema + "\"";
-  exec(conn, "create table " + s + ".raw_counts (stream_id uuid primary key, n bigint not null)");
-  exec(conn,
-       "create table " + s + ".raw_checkpoint (name text primary key, position bigint not null)");
-  exec(conn, "insert into " + s + ".raw_checkpoint values ('raw', 0)");
-  PQclear(check(
-      conn,
-      PQprepare(
-          conn, "read",
-          ("select global_seq, stream_id::text, stream_seq, event_type, body::text, headers::text, "
-           "causation_id::text, correlation_id::text, created_at from " +
-           s + ".events where global_seq > $1 order by global_seq limit $2")
-              .c_str(),
-          2, nullptr)));
-  PQclear(check(conn, PQprepare(conn, "apply",
-                                ("insert into " + s +
-                                 ".raw_counts (stream_id, n) values ($1::uuid, 1) on conflict "
-                                 "(stream_id) do update set n = raw_counts.n + 1")
-                                    .c_str(),
-                                1, nullptr)));
-  PQclear(check(
-      conn,
-      PQprepare(conn, "checkpoint",
-                ("update " + s + ".raw_checkpoint set position = $1 where name = 'raw'").c_str(), 1,
-                nullptr)));
+  conn.exec("create table " + s + ".raw_counts (stream_id uuid primary key, n bigint not null)");
+  conn.exec("create table " + s +
+            ".raw_checkpoint (name text primary key, position bigint not null)");
+  conn.exec("insert into " + s + ".raw_checkpoint values ('raw', 0)");
+  conn.prepare("read",
+               "select global_seq, stream_id::text, stream_seq, event_type, body::text, "
+               "headers::text, causation_id::text, correlation_id::text, created_at from " +
+                   s + ".events where global_seq > $1 order by global_seq limit $2");
+  conn.prepare("apply", "insert into " + s +
+                            ".raw_counts (stream_id, n) values ($1::uuid, 1) on conflict "
+                            "(stream_id) do update set n = raw_counts.n + 1");
+  conn.prepare("checkpoint",
+               "update " + s + ".raw_checkpoint set position = $1 where name = 'raw'");
   std::size_t total = 0;
   std::string position = "0";
   const std::string limit = std::to_string(batch);
   while (true) {
-    exec(conn, "begin");
-    const char* read_params[] = {position.c_str(), limit.c_str()};
-    PGresult* rows = check(conn, PQexecPrepared(conn, "read", 2, read_params, nullptr, nullptr, 0));
+    conn.exec("begin");
+    const auto page = conn.exec_prepared("read", {position.c_str(), limit.c_str()});
+    PGresult* rows = page.get();
     const int n = PQntuples(rows);
     for (int i = 0; i < n; ++i) {
       boost::json::value body = boost::json::parse(PQgetvalue(rows, i, 4));
       (void)body;
-      const char* params[] = {PQgetvalue(rows, i, 1)};
-      PQclear(check(conn, PQexecPrepared(conn, "apply", 1, params, nullptr, nullptr, 0)));
+      conn.exec_prepared("apply", {PQgetvalue(rows, i, 1)});
     }
     if (n > 0) position = PQgetvalue(rows, n - 1, 0);
-    PQclear(rows);
-    const char* cp[] = {position.c_str()};
-    PQclear(check(conn, PQexecPrepared(conn, "checkpoint", 1, cp, nullptr, nullptr, 0)));
-    exec(conn, "commit");
+    conn.exec_prepared("checkpoint", {position.c_str()});
+    conn.exec("commit");
     total += static_cast<std::size_t>(n);
     if (n == 0) break;
   }
-  PQfinish(conn);
   return total;
 }
 
@@ -135,16 +108,17 @@ void seed(rillflow::Store& store, std::size_t events) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::size_t events = 1000000;
+  std::size_t events = 0;
   std::size_t batch = 500;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--quick") events = 20000;
-    if (a == "--events" && i + 1 < argc) events = std::stoul(argv[++i]);
-    if (a == "--batch" && i + 1 < argc) batch = std::stoul(argv[++i]);
-  }
-  // $DATABASE_URL, or an embedded PostgreSQL for the length of the run.
-  const auto db = rillflow::LocalDatabase::from_env();
+  bench::Cli cli("bench_projections",
+                 "Projection catch-up, one upsert per event (the per-event path), beside a raw "
+                 "libpq loop doing the same reads and writes in same-sized transactions.");
+  cli.option("--events", events, "events to seed and catch up (default 1000000; --quick 20000)")
+      .option("--batch", batch, "events per batch (default 500)");
+  cli.parse(argc, argv);
+  if (events == 0) events = cli.quick ? 20000 : 1000000;
+  if (batch == 0) batch = 500;
+  const auto db = cli.database();
   const std::string& url = db.url();
   const std::string schema = "bench_proj_" + std::to_string(getpid());
   auto store =
@@ -156,11 +130,10 @@ int main(int argc, char** argv) try {
   std::printf("seeded %zu events in %.1f s (%.0f events/s, appends of 10 events)\n", events, seed_s,
               static_cast<double>(events) / seed_s);
   {
-    PGconn* c = PQconnectdb(url.c_str());
-    exec(c,
-         "create table \"" + schema + "\".counts (stream_id uuid primary key, n bigint not null)");
-    exec(c, "vacuum analyze \"" + schema + "\".events");
-    PQfinish(c);
+    bench::RawPg c(url);
+    c.exec("create table \"" + schema +
+           "\".counts (stream_id uuid primary key, n bigint not null)");
+    c.exec("vacuum analyze \"" + schema + "\".events");
   }
 
   auto daemon =
@@ -187,6 +160,8 @@ int main(int argc, char** argv) try {
   std::printf("%-28s %12.0f %10.2f\n", "rillflow ProjectionDaemon", rf_rate, rf_s);
   std::printf("%-28s %12.0f %10.2f\n", "raw libpq loop", raw_rate, raw_s);
   std::printf("%-28s %12.2f\n", "ratio (rillflow / raw)", rf_rate / raw_rate);
+  cli.result("projection catch-up, one upsert per event (C++ handler)", "events/s", rf_rate,
+             raw_rate);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_projections failed: %s\n", e.what());

@@ -2,7 +2,7 @@
 // raw-libpq baseline doing the same work (read each stream's events, fold them, upsert the
 // snapshot), and aggregate load time with and without a snapshot at a few stream lengths.
 //
-//   bench_snapshots [--quick] [--streams N] [--events N] [--help]
+//   bench_snapshots [--quick] [--durable] [--streams N] [--events N] [--help]
 //                   (DATABASE_URL, else an embedded PostgreSQL for the run)
 //
 // Default: 10,000 streams of 300 events, threshold 200, batch 200. Both sides run on one
@@ -10,6 +10,9 @@
 // snapshots are dropped so every run compacts every stream. The baseline is given the list of
 // streams (it does no candidate search, holds no lease and does not maintain
 // streams.snapshot_version): what Rillflow adds on top of the bare work is the ratio.
+#include "bench_cli.hpp"
+#include "raw_pg.hpp"
+
 #include <rillflow/rillflow.hpp>
 
 #include <libpq-fe.h>
@@ -43,52 +46,11 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-class Raw {
- public:
-  explicit Raw(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
-    if (PQstatus(conn_) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn_));
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);
-  }
-  ~Raw() { PQfinish(conn_); }
-  Raw(const Raw&) = delete;
-  Raw& operator=(const Raw&) = delete;
-
-  void exec(const std::string& sql) { check(PQexec(conn_, sql.c_str())); }
-  void prepare(const char* name, const std::string& sql) {
-    check(PQprepare(conn_, name, sql.c_str(), 0, nullptr));
-  }
-  // Rows of a prepared statement, first `columns` columns each.
-  std::vector<std::vector<std::string>> run(const char* name,
-                                            const std::vector<std::string>& params,
-                                            int columns = 1) {
-    std::vector<const char*> values;
-    for (const auto& p : params) values.push_back(p.c_str());
-    PGresult* res = PQexecPrepared(conn_, name, static_cast<int>(values.size()), values.data(),
-                                   nullptr, nullptr, 0);
-    std::vector<std::vector<std::string>> out;
-    for (int i = 0; i < PQntuples(res); ++i) {
-      std::vector<std::string> row;
-      for (int c = 0; c < columns; ++c) row.emplace_back(PQgetvalue(res, i, c));
-      out.push_back(std::move(row));
-    }
-    check(res);
-    return out;
-  }
-
- private:
-  void check(PGresult* res) {
-    const auto status = PQresultStatus(res);
-    const std::string msg = PQresultErrorMessage(res);
-    PQclear(res);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw std::runtime_error(msg);
-  }
-  PGconn* conn_;
-};
+using bench::RawPg;
 
 // Streams of `events` Inc events each (body {"by": 1}), written straight into the tables
 // (seeding is not what is measured).
-void seed(Raw& raw, const std::string& schema, std::size_t streams, std::size_t events) {
+void seed(RawPg& raw, const std::string& schema, std::size_t streams, std::size_t events) {
   raw.exec("insert into \"" + schema +
            "\".streams (stream_id, version) select gen_random_uuid(), " + std::to_string(events) +
            " from generate_series(1, " + std::to_string(streams) + ")");
@@ -100,7 +62,7 @@ void seed(Raw& raw, const std::string& schema, std::size_t streams, std::size_t 
   raw.exec("vacuum analyze \"" + schema + "\".streams");
 }
 
-void drop_snapshots(Raw& raw, const std::string& schema) {
+void drop_snapshots(RawPg& raw, const std::string& schema) {
   raw.exec("truncate \"" + schema + "\".snapshots");
   raw.exec("update \"" + schema + "\".streams set snapshot_version = 0");
   raw.exec("vacuum analyze \"" + schema + "\".streams");
@@ -122,18 +84,18 @@ double run_snapshotter(const rillflow::Store& store, std::size_t streams) {
   return static_cast<double>(streams) / secs;
 }
 
-double run_baseline(Raw& raw, const std::vector<std::string>& ids) {
+double run_baseline(RawPg& raw, const std::vector<std::string>& ids) {
   const auto t = Clock::now();
   for (const auto& id : ids) {
-    const auto rows = raw.run("read", {id}, 2);
+    const auto rows = raw.rows("read", {id}, 2);
     Counter c;
     for (const auto& row : rows) {
       const auto body = boost::json::parse(row[1]);
       c.n += body.at("by").as_int64();
       c.v = std::stoll(row[0]);
     }
-    raw.run("upsert",
-            {id, std::to_string(c.v), boost::json::serialize(boost::json::value_from(c))});
+    raw.rows("upsert",
+             {id, std::to_string(c.v), boost::json::serialize(boost::json::value_from(c))});
   }
   return static_cast<double>(ids.size()) / seconds_since(t);
 }
@@ -147,42 +109,24 @@ double median_ms(std::vector<double> v) {
 
 int main(int argc, char** argv) try {
   std::size_t streams = 10000, events = 300;
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::printf(
-          "bench_snapshots [--quick] [--streams N] [--events N]\n"
-          "  Compaction rate (streams/s) of rillflow::Snapshotter beside raw libpq doing the\n"
-          "  same work, and aggregate load time with and without a snapshot.\n"
-          "  --quick       300 streams of 300 events (a smoke run)\n"
-          "  --streams N   streams to compact (default 10000)\n"
-          "  --events N    events per stream (default 300, at least 200)\n"
-          "  DATABASE_URL  the database (else an embedded PostgreSQL for the run)\n");
-      return 0;
-    }
-    if (a == "--quick") {
-      quick = true;
-      streams = 300;
-    } else if (a == "--streams" && i + 1 < argc) {
-      streams = std::stoul(argv[++i]);
-    } else if (a == "--events" && i + 1 < argc) {
-      events = std::stoul(argv[++i]);
-    } else {
-      std::fprintf(stderr, "bench_snapshots: unknown argument %s (see --help)\n", a.c_str());
-      return 2;
-    }
-  }
+  bench::Cli cli("bench_snapshots",
+                 "Compaction rate (streams/s) of rillflow::Snapshotter beside raw libpq doing the "
+                 "same work, and aggregate load time with and without a snapshot.");
+  cli.option("--streams", streams, "streams to compact (default 10000; --quick 300)")
+      .option("--events", events, "events per stream (default 300, at least 200)");
+  cli.parse(argc, argv);
+  const bool quick = cli.quick;
+  if (quick) streams = std::min<std::size_t>(streams, 300);
   if (events < 200 || streams == 0) {
     std::fprintf(stderr, "bench_snapshots: --events must be at least 200, --streams 1 or more\n");
     return 2;
   }
-  const auto db = rillflow::LocalDatabase::from_env();
+  const auto db = cli.database();
   const std::string& url = db.url();
   const std::string schema = "bench_snap_" + std::to_string(getpid());
   auto store = rillflow::Store::builder(url).schema(schema).max_connections(2).build();
   store.schema().sync();
-  Raw raw(url);
+  RawPg raw(url);
   auto t = Clock::now();
   seed(raw, schema, streams, events);
   std::printf("bench_snapshots: %zu streams of %zu events (seeded in %.1f s)%s\n", streams, events,
@@ -190,7 +134,7 @@ int main(int argc, char** argv) try {
 
   std::vector<std::string> ids;
   raw.prepare("ids", "select stream_id::text from \"" + schema + "\".streams");
-  for (const auto& row : raw.run("ids", {})) ids.push_back(row[0]);
+  for (const auto& row : raw.rows("ids", {})) ids.push_back(row[0]);
   raw.prepare("read", "select stream_seq, body::text from \"" + schema +
                           "\".events where stream_id = $1::uuid order by stream_seq");
   raw.prepare("upsert", "insert into \"" + schema +
@@ -213,6 +157,8 @@ int main(int argc, char** argv) try {
       "compaction: rillflow %.0f streams/s (%.0f events/s folded), raw libpq %.0f "
       "streams/s, ratio %.2f\n",
       best_lib, best_lib * static_cast<double>(events), best_raw, best_lib / best_raw);
+  cli.result("snapshot compaction (" + std::to_string(events) + " events per stream)", "streams/s",
+             best_lib, best_raw);
 
   // Load time at a few lengths: a full fold vs the snapshot plus the events after it.
   const rillflow::AggregateRepository<Counter> repo(store);

@@ -2,8 +2,11 @@
 // events, a 4-member partitioned group against one member with a 1 ms handler, and the latency
 // from an append's commit to the handler with NOTIFY.
 //
-//   bench_subscriptions [--events N] [--group-events N] [--latency-samples N] [--quick] [--help]
+//   bench_subscriptions [--events N] [--group-events N] [--latency-samples N] [--quick] [--durable]
 // Uses $DATABASE_URL when set, else an embedded PostgreSQL.
+
+#include "bench_cli.hpp"
+#include "raw_pg.hpp"
 
 #include <rillflow/rillflow.hpp>
 
@@ -48,36 +51,20 @@ void seed(rillflow::Store& store, std::size_t events, std::size_t per_stream) {
   for (auto& t : writers) t.join();
 }
 
-PGresult* check(PGconn* conn, PGresult* r) {
-  const auto status = PQresultStatus(r);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    const std::string why = PQerrorMessage(conn);
-    PQclear(r);
-    throw std::runtime_error("libpq: " + why);
-  }
-  return r;
-}
-
 // The baseline: keyset pages of the same envelope columns, bodies and headers parsed.
 std::size_t raw_read(const std::string& url, const std::string& schema, std::size_t page) {
-  PGconn* conn = PQconnectdb(url.c_str());
-  if (PQstatus(conn) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn));
-  PQclear(check(conn, PQprepare(conn, "read",
-                                ("select global_seq, stream_id::text, stream_seq, event_type, "
-                                 "body::text, headers::text, causation_id::text, "
-                                 "correlation_id::text, created_at from \"" +
-                                 schema +
-                                 "\".events where global_seq > $1 order by global_seq "
-                                 "limit $2")
-                                    .c_str(),
-                                2, nullptr)));
+  bench::RawPg conn(url);
+  conn.prepare("read",
+               "select global_seq, stream_id::text, stream_seq, event_type, body::text, "
+               "headers::text, causation_id::text, correlation_id::text, created_at from \"" +
+                   schema + "\".events where global_seq > $1 order by global_seq limit $2");
   std::size_t total = 0;
   long long last = 0;
   const std::string limit = std::to_string(page);
   for (;;) {
     const std::string after = std::to_string(last);
-    const char* params[] = {after.c_str(), limit.c_str()};
-    PGresult* rows = check(conn, PQexecPrepared(conn, "read", 2, params, nullptr, nullptr, 0));
+    const auto result = conn.exec_prepared("read", {after.c_str(), limit.c_str()});
+    PGresult* rows = result.get();
     const int n = PQntuples(rows);
     for (int i = 0; i < n; ++i) {
       last = std::atoll(PQgetvalue(rows, i, 0));
@@ -85,16 +72,14 @@ std::size_t raw_read(const std::string& url, const std::string& schema, std::siz
       auto headers = boost::json::parse(PQgetvalue(rows, i, 5));
       if (body.is_null() || headers.is_null()) throw std::runtime_error("bad row");
     }
-    PQclear(rows);
     total += static_cast<std::size_t>(n);
     if (n == 0) break;
   }
-  PQfinish(conn);
   return total;
 }
 
-void throughput(rillflow::Store& store, const std::string& url, const std::string& schema,
-                std::size_t events) {
+void throughput(const bench::Cli& cli, rillflow::Store& store, const std::string& url,
+                const std::string& schema, std::size_t events) {
   seed(store, events, 10);
   auto subs = store.subscriptions();
   rillflow::SubscriptionOptions o;
@@ -126,6 +111,8 @@ void throughput(rillflow::Store& store, const std::string& url, const std::strin
   std::printf("%-34s %12.0f %10.2f\n", "rillflow subscriber (next + ack)", sub_rate, sub_s);
   std::printf("%-34s %12.0f %10.2f\n", "raw keyset read (libpq)", raw_rate, raw_s);
   std::printf("%-34s %12.2f   (target >= 0.8)\n", "ratio (rillflow / raw)", sub_rate / raw_rate);
+  cli.result("subscription delivery, one subscriber (vs raw keyset read)", "events/s", sub_rate,
+             raw_rate);
 }
 
 // Members of one partitioned group run the 1 ms handler until every event is handled. The
@@ -181,7 +168,7 @@ double group_run(rillflow::Store& store, const std::string& name, int members, s
   return s;
 }
 
-void groups(rillflow::Store& store, std::size_t events) {
+void groups(const bench::Cli& cli, rillflow::Store& store, std::size_t events) {
   seed(store, events, 5);
   const double one = group_run(store, "group1", 1, events);
   const double four = group_run(store, "group4", 4, events);
@@ -191,9 +178,11 @@ void groups(rillflow::Store& store, std::size_t events) {
   std::printf("%-34s %12.0f %10.2f\n", "1 member", static_cast<double>(events) / one, one);
   std::printf("%-34s %12.0f %10.2f\n", "4 members", static_cast<double>(events) / four, four);
   std::printf("%-34s %12.2f   (target >= 3)\n", "speed-up (4 members / 1)", one / four);
+  cli.result("subscription group, 4 members vs 1 (1 ms handler)", "events/s",
+             static_cast<double>(events) / four, static_cast<double>(events) / one);
 }
 
-void latency(rillflow::Store& store, std::size_t samples) {
+void latency(const bench::Cli& cli, rillflow::Store& store, std::size_t samples) {
   auto subs = store.subscriptions();
   rillflow::SubscriptionOptions o;
   o.start_from = rillflow::StartFrom::end();
@@ -244,33 +233,31 @@ void latency(rillflow::Store& store, std::size_t samples) {
   std::printf("\nappend commit -> handler, NOTIFY, %zu samples\n", samples);
   std::printf("p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms   (target p99 < 5 ms)\n", at(0.5),
               at(0.9), at(0.99), ms.back());
+  cli.result("subscription delivery latency p99, NOTIFY", "ms", at(0.99), 0, false);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
   std::size_t events = 200000, group_events = 2000, samples = 500;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::printf(
-          "bench_subscriptions [--events N] [--group-events N] [--latency-samples N] [--quick]\n"
-          "  delivery throughput of one subscriber vs a raw keyset read (ratio target >= 0.8),\n"
-          "  a 4-member partitioned group vs one member with a 1 ms handler (target >= 3x),\n"
-          "  append commit to handler latency with NOTIFY (target p99 < 5 ms).\n"
-          "Uses $DATABASE_URL when set, else an embedded PostgreSQL.\n");
-      return 0;
-    }
-    if (a == "--quick") {
-      events = 20000;
-      group_events = 400;
-      samples = 100;
-    }
-    if (a == "--events" && i + 1 < argc) events = std::stoul(argv[++i]);
-    if (a == "--group-events" && i + 1 < argc) group_events = std::stoul(argv[++i]);
-    if (a == "--latency-samples" && i + 1 < argc) samples = std::stoul(argv[++i]);
+  bench::Cli cli("bench_subscriptions",
+                 "Delivery throughput of one subscriber vs a raw keyset read (ratio target >= "
+                 "0.8), a 4-member partitioned group vs one member with a 1 ms handler (target "
+                 ">= 3x), append commit to handler latency with NOTIFY (target p99 < 5 ms).");
+  std::size_t ev = 0, gev = 0, smp = 0;
+  cli.option("--events", ev, "events for the throughput run (default 200000; --quick 20000)")
+      .option("--group-events", gev, "events for the group run (default 2000; --quick 400)")
+      .option("--latency-samples", smp, "latency samples (default 500; --quick 100)");
+  cli.parse(argc, argv);
+  if (cli.quick) {
+    events = 20000;
+    group_events = 400;
+    samples = 100;
   }
-  const auto db = rillflow::LocalDatabase::from_env();
+  if (ev > 0) events = ev;
+  if (gev > 0) group_events = gev;
+  if (smp > 0) samples = smp;
+  const auto db = cli.database();
   const std::string& url = db.url();
   const auto schema_for = [](const char* what) {
     return std::string("bench_sub_") + what + "_" + std::to_string(getpid());
@@ -278,18 +265,18 @@ int main(int argc, char** argv) try {
   {
     auto store = rillflow::Store::builder(url).schema(schema_for("tp")).notify_channel("").build();
     store.schema().sync();
-    throughput(store, url, schema_for("tp"), events);
+    throughput(cli, store, url, schema_for("tp"), events);
   }
   {
     auto store =
         rillflow::Store::builder(url).schema(schema_for("grp")).max_connections(16).build();
     store.schema().sync();
-    groups(store, group_events);
+    groups(cli, store, group_events);
   }
   {
     auto store = rillflow::Store::builder(url).schema(schema_for("lat")).build();
     store.schema().sync();
-    latency(store, samples);
+    latency(cli, store, samples);
   }
   return 0;
 } catch (const std::exception& e) {

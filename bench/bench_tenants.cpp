@@ -3,9 +3,13 @@
 // session takes; and how N rillflowd runtimes spread T tenants with the deterministic
 // assignment (runtime::Membership::assign), the numbers in docs/scale-out.md.
 //
-//   bench_tenants [--quick] [--tenants N]   (DATABASE_URL, else an embedded PostgreSQL)
+//   bench_tenants [--quick] [--durable] [--tenants N] [--help]
+//   (DATABASE_URL, else an embedded PostgreSQL)
 //
 // Single threaded, one connection, over a unix socket or loopback.
+#include "bench_cli.hpp"
+#include "raw_pg.hpp"
+
 #include <rillflow/rillflow.hpp>
 
 #include "runtime/membership.hpp"
@@ -43,26 +47,14 @@ struct Catalog {
   long long database_bytes = 0;
 };
 
-PGresult* must(PGconn* conn, const std::string& sql) {
-  PGresult* r = PQexec(conn, sql.c_str());
-  const auto status = PQresultStatus(r);
-  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-    std::cerr << "bench_tenants: " << PQerrorMessage(conn) << "\n";
-    std::exit(1);
-  }
-  return r;
-}
-
-Catalog catalog(PGconn* conn) {
-  PGresult* r = must(conn,
-                     "select (select count(*) from pg_class), (select count(*) from pg_attribute), "
-                     "(select sum(pg_total_relation_size(c.oid)) from pg_class c join "
-                     "pg_namespace n on n.oid = c.relnamespace where n.nspname = 'pg_catalog'), "
-                     "pg_database_size(current_database())");
-  Catalog c{std::atoll(PQgetvalue(r, 0, 0)), std::atoll(PQgetvalue(r, 0, 1)),
-            std::atoll(PQgetvalue(r, 0, 2)), std::atoll(PQgetvalue(r, 0, 3))};
-  PQclear(r);
-  return c;
+Catalog catalog(bench::RawPg& conn) {
+  const auto r = conn.exec(
+      "select (select count(*) from pg_class), (select count(*) from pg_attribute), "
+      "(select sum(pg_total_relation_size(c.oid)) from pg_class c join "
+      "pg_namespace n on n.oid = c.relnamespace where n.nspname = 'pg_catalog'), "
+      "pg_database_size(current_database())");
+  return Catalog{std::atoll(PQgetvalue(r.get(), 0, 0)), std::atoll(PQgetvalue(r.get(), 0, 1)),
+                 std::atoll(PQgetvalue(r.get(), 0, 2)), std::atoll(PQgetvalue(r.get(), 0, 3))};
 }
 
 // Units per runtime when `runtimes` share `units`, from the assignment every runtime computes.
@@ -133,47 +125,30 @@ void simulate(bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  int tenants = 1000;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << "bench_tenants [--quick] [--tenants N]\n"
-                   "  Provisions N tenants (default 1000; --quick: 20) with Store::ensure_tenant,\n"
-                   "  prints time per tenant and catalog growth, a raw-libpq baseline running the\n"
-                   "  same migration DDL, the cached paths, and the assignment simulation of\n"
-                   "  docs/scale-out.md. Uses DATABASE_URL, else an embedded PostgreSQL.\n";
-      return 0;
-    }
-    if (arg == "--quick") {
-      quick = true;
-      tenants = 20;
-    } else if (arg == "--tenants" && i + 1 < argc) {
-      tenants = std::max(1, std::atoi(argv[++i]));
-    } else {
-      std::cerr << "bench_tenants: unknown argument '" << arg << "' (see --help)\n";
-      return 2;
-    }
-  }
+  int tenants = 0;
+  bench::Cli cli("bench_tenants",
+                 "Provisions N tenants with Store::ensure_tenant: time per tenant and catalog "
+                 "growth, a raw-libpq baseline running the same migration DDL, the cached paths, "
+                 "and the assignment simulation of docs/scale-out.md.");
+  cli.option("--tenants", tenants, "tenants to provision (default 1000; --quick 20)");
+  cli.parse(argc, argv);
+  const bool quick = cli.quick;
+  if (tenants <= 0) tenants = quick ? 20 : 1000;
   // PostgreSQL's NOTICEs (drop cascades to ...) are not the benchmark's output.
   rillflow::set_database_notice_sink([](std::string_view message) {
     if (!message.starts_with("NOTICE")) std::cerr << message << "\n";
   });
   try {
-    auto db = rillflow::LocalDatabase::from_env();
+    auto db = cli.database();
     const std::string base = "bench_tenants_base";
-    PGconn* conn = PQconnectdb(db.url().c_str());
-    if (PQstatus(conn) != CONNECTION_OK) {
-      std::cerr << "bench_tenants: cannot connect: " << PQerrorMessage(conn) << "\n";
-      return 1;
-    }
-    PQclear(must(conn, "set client_min_messages = warning"));
+    bench::RawPg conn(db.url());
+    conn.exec("set client_min_messages = warning");
     // Leftovers of an interrupted run.
-    PQclear(must(conn,
-                 "do $$ declare s text; begin for s in select nspname from pg_namespace "
-                 "where nspname like 'tenant_bench%' or nspname like 'bench_raw_%' or "
-                 "nspname = 'bench_tenants_base' loop execute format('drop schema %I "
-                 "cascade', s); end loop; end $$"));
+    conn.exec(
+        "do $$ declare s text; begin for s in select nspname from pg_namespace "
+        "where nspname like 'tenant_bench%' or nspname like 'bench_raw_%' or "
+        "nspname = 'bench_tenants_base' loop execute format('drop schema %I "
+        "cascade', s); end loop; end $$");
     auto store = rillflow::Store::builder(db.url()).schema(base).max_connections(2).build();
     store.schema().sync();
     std::cout << "bench_tenants: " << tenants << " tenants" << (quick ? " (quick)" : "")
@@ -193,7 +168,7 @@ int main(int argc, char** argv) {
       if (i % (quick ? 4 : 20) == 0) {
         const auto script = store.with_schema("bench_raw_" + std::to_string(i)).schema().plan_sql();
         const auto raw_start = Clock::now();
-        PQclear(must(conn, "begin; " + script + " commit;"));
+        conn.exec("begin; " + script + " commit;");
         raw.push_back(ms_since(raw_start));
       }
     }
@@ -224,6 +199,8 @@ int main(int argc, char** argv) {
                 tenants, total_ms / 1000, per, percentile(each, 0.5), percentile(each, 0.99));
     std::printf("raw libpq, same DDL x %d: p50 %.2f ms per schema; ratio ensure/raw %.2f\n", raw_n,
                 raw_p50, percentile(each, 0.5) / raw_p50);
+    cli.result("ensure_tenant p50 (vs the same DDL through libpq)", "ms", percentile(each, 0.5),
+               raw_p50, false);
     std::printf("cached ensure_tenant: p50 %.4f ms; cold Store::tenant look-up: p50 %.3f ms\n",
                 percentile(cached, 0.5), percentile(lookup, 0.5));
     // Per schema: the raw baseline's schemas hold the same tables, so they count as schemas too.
@@ -245,11 +222,10 @@ int main(int argc, char** argv) {
     const auto drop_start = Clock::now();
     for (int i = 0; i < tenants; ++i) store.tenants().drop("bench" + std::to_string(i));
     std::printf("\ndrop x %d: %.2f ms per tenant\n", tenants, ms_since(drop_start) / tenants);
-    PQclear(must(conn,
-                 "do $$ declare s text; begin for s in select nspname from pg_namespace "
-                 "where nspname like 'bench_raw_%' or nspname = 'bench_tenants_base' loop "
-                 "execute format('drop schema %I cascade', s); end loop; end $$"));
-    PQfinish(conn);
+    conn.exec(
+        "do $$ declare s text; begin for s in select nspname from pg_namespace "
+        "where nspname like 'bench_raw_%' or nspname = 'bench_tenants_base' loop "
+        "execute format('drop schema %I cascade', s); end loop; end $$");
   } catch (const std::exception& e) {
     std::cerr << "bench_tenants: " << e.what() << "\n";
     return 1;
