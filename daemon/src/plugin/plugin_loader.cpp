@@ -113,7 +113,8 @@ class LoadedSubscriptionHandler final : public PluginSubscriptionHandler {
   void prepare(Transaction& txn) override {
     char error[2048] = {};
     if (d_->prepare(instance_, &txn, error, sizeof error) != 0)
-      throw std::runtime_error(error[0] != '\0' ? error : "prepare failed without a reason");
+      throw std::runtime_error(
+          error[0] != '\0' ? error : "the handler's prepare() failed without a reason");
   }
   const PluginInfo& info() const override { return info_; }
 
