@@ -167,6 +167,22 @@ std::optional<EventEnvelope> Subscriber::take(std::chrono::milliseconds timeout,
   }
 }
 
+std::optional<std::string> Subscriber::deliver(
+    const std::function<void(const EventEnvelope&)>& handler, const EventEnvelope& e) {
+  try {
+    handler(e);
+  } catch (const std::exception& ex) {
+    return std::string(ex.what());
+  } catch (...) {
+    return std::string("handler threw a non-standard exception");
+  }
+  if (opt_.ack_mode == AckMode::kAuto) {
+    std::lock_guard lock(mu_);
+    mark_acked(e.global_seq);
+  }
+  return std::nullopt;
+}
+
 void Subscriber::run(const std::function<void(const EventEnvelope&)>& handler,
                      std::stop_token stop) {
   while (!stop.stop_requested()) {
@@ -178,19 +194,9 @@ void Subscriber::run(const std::function<void(const EventEnvelope&)>& handler,
     }
     if (!e) continue;
     for (int attempts = 1;; ++attempts) {
-      std::string error;
-      try {
-        handler(*e);
-        if (opt_.ack_mode == AckMode::kAuto) {
-          std::lock_guard lock(mu_);
-          mark_acked(e->global_seq);
-        }
-        break;
-      } catch (const std::exception& ex) {
-        error = ex.what();
-      } catch (...) {
-        error = "handler threw a non-standard exception";
-      }
+      const auto failure = deliver(handler, *e);
+      if (!failure) break;
+      const std::string& error = *failure;
       switch (retry_.after_failure(attempts)) {
         case runtime::RetryPolicy::Action::kRetry: {
           std::mutex m;
@@ -258,21 +264,13 @@ RunAvailableResult Subscriber::run_available(
       }
     }
     if (!e) break;
-    std::string error;
-    try {
-      handler(*e);
-      if (opt_.ack_mode == AckMode::kAuto) {
-        std::lock_guard lock(mu_);
-        mark_acked(e->global_seq);
-      }
+    const auto failure = deliver(handler, *e);
+    if (!failure) {
       ++out.handled;
       if (redelivery) ++out.redelivered;
       continue;
-    } catch (const std::exception& ex) {
-      error = ex.what();
-    } catch (...) {
-      error = "handler threw a non-standard exception";
     }
+    const std::string& error = *failure;
     ++out.failed;
     std::lock_guard lock(mu_);
     const auto action = retry_.after_failure(attempts);

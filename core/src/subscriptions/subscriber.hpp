@@ -113,6 +113,10 @@ class Subscriber {
   void flush_group(Unit& u);
   void settle(pqxx::transaction_base& txn, db::Connection& conn, Unit& u);
   void mark_acked(std::int64_t seq);
+  /// Runs the handler on `e` and, in auto mode, acknowledges it once it returned. Returns the
+  /// handler's error, or nullopt when it succeeded.
+  std::optional<std::string> deliver(const std::function<void(const EventEnvelope&)>& handler,
+                                     const EventEnvelope& e);
   void forget_ungrouped(std::size_t index);
   void give_back_ready(std::size_t index, pqxx::transaction_base& txn, db::Connection& conn);
   void give_up(std::size_t index);
