@@ -32,6 +32,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #define RILLFLOW_PLUGIN_ABI_VERSION 2u
 /// The oldest projection plugin ABI the host still loads.
@@ -67,6 +68,26 @@ inline void write_error(char* out, std::size_t size, const char* message) noexce
   if (out == nullptr || size == 0) return;
   std::strncpy(out, message, size - 1);
   out[size - 1] = '\0';
+}
+
+/// Runs `fn` for a plugin entry point: 0 on success, else 1 with the exception's message (or
+/// "<who> threw a non-standard exception") written to `error`. Nothing escapes the C boundary.
+template <class Fn>
+int guarded(char* error, std::size_t size, const char* who, Fn&& fn) noexcept {
+  try {
+    fn();
+    return 0;
+  } catch (const std::exception& e) {
+    write_error(error, size, e.what());
+  } catch (...) {
+    write_error(error, size, who);  // then the suffix, without allocating
+    if (error != nullptr && size > 0) {
+      const std::size_t used = std::strlen(error);
+      std::strncpy(error + used, " threw a non-standard exception", size - 1 - used);
+      error[size - 1] = '\0';
+    }
+  }
+  return 1;
 }
 
 template <class Handler>
@@ -115,15 +136,7 @@ struct Adapter {
  private:
   template <class Fn>
   static int guarded(char* error, std::size_t size, Fn&& fn) noexcept {
-    try {
-      fn();
-      return 0;
-    } catch (const std::exception& e) {
-      write_error(error, size, e.what());
-    } catch (...) {
-      write_error(error, size, "the plugin threw a non-standard exception");
-    }
-    return 1;
+    return detail::guarded(error, size, "the plugin", std::forward<Fn>(fn));
   }
 };
 
@@ -322,15 +335,7 @@ struct SubscriptionAdapter {
  private:
   template <class Fn>
   static int guarded(char* error, std::size_t size, Fn&& fn) noexcept {
-    try {
-      fn();
-      return 0;
-    } catch (const std::exception& e) {
-      write_error(error, size, e.what());
-    } catch (...) {
-      write_error(error, size, "the handler threw a non-standard exception");
-    }
-    return 1;
+    return detail::guarded(error, size, "the handler", std::forward<Fn>(fn));
   }
 };
 
