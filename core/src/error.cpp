@@ -40,6 +40,8 @@ std::string_view error_code_name(ErrorCode code) noexcept {
       return "lease_lost";
     case ErrorCode::kNotFound:
       return "not_found";
+    case ErrorCode::kHandlerFailed:
+      return "handler_failed";
   }
   return "unknown";
 }

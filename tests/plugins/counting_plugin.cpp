@@ -62,10 +62,13 @@ class Counting : public rillflow::ProjectionHandler {
              seqs, ids, types);
   }
   void reset(rillflow::Transaction& txn) override { txn.exec("truncate " + qualified(txn)); }
+  // Every table it writes is created by prepare() in txn.target_schema(), and it writes nothing
+  // else: `projections rebuild NAME --shadow` may build it beside the live one.
+  bool supports_shadow_rebuild() const override { return true; }
 
  private:
   std::string qualified(const rillflow::Transaction& txn) const {
-    return "\"" + txn.schema() + "\".\"" + table_ + "\"";
+    return "\"" + txn.target_schema() + "\".\"" + table_ + "\"";
   }
   std::string table_;
   unsigned sleep_us_ = 0;

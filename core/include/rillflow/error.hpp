@@ -29,6 +29,7 @@ enum class ErrorCode : int {
   kLeaseHeldElsewhere = 50,   ///< another runtime holds the lease of a unit of work
   kLeaseLost = 51,            ///< this runtime's lease was taken over (or released) meanwhile
   kNotFound = 52,             ///< a named thing (projection, unit of work) does not exist
+  kHandlerFailed = 53,        ///< a handler kept failing and its unit of work stopped
 };
 
 /// Stable lower-case name of a code, e.g. "version_conflict".

@@ -33,52 +33,6 @@ std::string_view to_string(TickOutcome outcome) noexcept {
 
 namespace {
 
-// A projection's handler as the runner's consumer. Exceptions never leave apply() or
-// apply_batch().
-class HandlerConsumer final : public runtime::Consumer {
- public:
-  HandlerConsumer(Projection& p, const std::string& schema) : p_(p), schema_(schema) {}
-
-  bool wants(const EventEnvelope& e) const override {
-    const auto& types = p_.options.event_types;
-    return types.empty() || std::find(types.begin(), types.end(), e.type) != types.end();
-  }
-  void begin_batch(pqxx::transaction_base& txn, db::Connection& conn) override {
-    auto t = projections::wrap(txn, conn, schema_);
-    p_.handler->prepare(t);
-  }
-  std::optional<std::string> apply(const EventEnvelope& event, pqxx::transaction_base& txn,
-                                   db::Connection& conn) override {
-    return guarded([&] {
-      auto t = projections::wrap(txn, conn, schema_);
-      p_.handler->apply(event, t);
-    });
-  }
-  std::optional<std::string> apply_batch(const EventBatch& events, pqxx::transaction_base& txn,
-                                         db::Connection& conn) override {
-    return guarded([&] {
-      auto t = projections::wrap(txn, conn, schema_);
-      p_.handler->apply_batch(events, t);
-    });
-  }
-
- private:
-  template <class Fn>
-  static std::optional<std::string> guarded(Fn&& fn) {
-    try {
-      fn();
-      return std::nullopt;
-    } catch (const std::exception& e) {
-      return std::string(e.what());
-    } catch (...) {
-      return std::string("handler threw a non-standard exception");
-    }
-  }
-
-  Projection& p_;
-  const std::string& schema_;
-};
-
 TickOutcome outcome_of(runtime::BatchOutcome o) {
   switch (o) {
     case runtime::BatchOutcome::kIdle:
@@ -99,6 +53,54 @@ TickOutcome outcome_of(runtime::BatchOutcome o) {
 }
 
 }  // namespace
+
+HandlerConsumer::HandlerConsumer(Projection& p, const std::string& schema,
+                                 std::string target_schema, std::string search_path_sql)
+    : p_(p),
+      schema_(schema),
+      target_(std::move(target_schema)),
+      search_path_sql_(std::move(search_path_sql)) {}
+
+bool HandlerConsumer::wants(const EventEnvelope& e) const {
+  const auto& types = p_.options.event_types;
+  return types.empty() || std::find(types.begin(), types.end(), e.type) != types.end();
+}
+
+void HandlerConsumer::begin_batch(pqxx::transaction_base& txn, db::Connection& conn) {
+  if (!search_path_sql_.empty()) txn.exec(search_path_sql_);
+  auto t = projections::wrap(txn, conn, schema_, target_);
+  p_.handler->prepare(t);
+}
+
+template <class Fn>
+std::optional<std::string> HandlerConsumer::guarded(Fn&& fn) {
+  try {
+    fn();
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    return std::string(e.what());
+  } catch (...) {
+    return std::string("handler threw a non-standard exception");
+  }
+}
+
+std::optional<std::string> HandlerConsumer::apply(const EventEnvelope& event,
+                                                  pqxx::transaction_base& txn,
+                                                  db::Connection& conn) {
+  return guarded([&] {
+    auto t = projections::wrap(txn, conn, schema_, target_);
+    p_.handler->apply(event, t);
+  });
+}
+
+std::optional<std::string> HandlerConsumer::apply_batch(const EventBatch& events,
+                                                        pqxx::transaction_base& txn,
+                                                        db::Connection& conn) {
+  return guarded([&] {
+    auto t = projections::wrap(txn, conn, schema_, target_);
+    p_.handler->apply_batch(events, t);
+  });
+}
 
 ProjectionDaemon::Impl::Impl(Store s, std::string owner_id, std::chrono::milliseconds lease_ttl,
                              std::chrono::milliseconds heartbeat_interval,

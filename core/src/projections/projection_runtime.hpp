@@ -30,6 +30,31 @@ struct Projection {
   const std::string& name() const { return key.name; }
 };
 
+/// A projection's handler as the runner's consumer; exceptions never leave apply() or
+/// apply_batch(). For a shadow rebuild, `target_schema` is the shadow schema and
+/// `search_path_sql` ("set local search_path to shadow, store, public") runs at the start of
+/// every batch transaction, so the handler's unqualified names resolve to the shadow first.
+class HandlerConsumer final : public runtime::Consumer {
+ public:
+  HandlerConsumer(Projection& p, const std::string& schema, std::string target_schema = {},
+                  std::string search_path_sql = {});
+  bool wants(const EventEnvelope& e) const override;
+  void begin_batch(pqxx::transaction_base& txn, db::Connection& conn) override;
+  std::optional<std::string> apply(const EventEnvelope& event, pqxx::transaction_base& txn,
+                                   db::Connection& conn) override;
+  std::optional<std::string> apply_batch(const EventBatch& events, pqxx::transaction_base& txn,
+                                         db::Connection& conn) override;
+
+ private:
+  template <class Fn>
+  static std::optional<std::string> guarded(Fn&& fn);
+
+  Projection& p_;
+  const std::string& schema_;
+  std::string target_;
+  std::string search_path_sql_;
+};
+
 struct ProjectionDaemon::Impl {
   Impl(Store s, std::string owner_id, std::chrono::milliseconds lease_ttl,
        std::chrono::milliseconds heartbeat_interval, runtime::WallClock wall_clock,
@@ -62,6 +87,8 @@ struct ProjectionDaemon::Impl {
                            const std::function<void(const std::string&, std::size_t)>& on_progress);
   void release(Projection& p);
   void prune_ticks();
+  /// The shadow rebuild of `name` (shadow_rebuild.cpp), when one exists.
+  std::optional<ShadowRebuildProgress> shadow_progress(const std::string& name) const;
   /// Committed events beyond the projection's last handled global_seq.
   std::int64_t remaining(const std::string& name) const;
 };

@@ -12,8 +12,8 @@ namespace rillflow::projections {
 /// The Transaction keeps a type-erased pqxx::transaction_base*: convert to the base first.
 /// Statements are prepared once per connection.
 inline Transaction wrap(pqxx::transaction_base& txn, db::Connection& conn,
-                        const std::string& schema) {
-  return Transaction(static_cast<void*>(&txn), static_cast<void*>(&conn), schema);
+                        const std::string& schema, const std::string& target_schema = {}) {
+  return Transaction(static_cast<void*>(&txn), static_cast<void*>(&conn), schema, target_schema);
 }
 
 /// A transaction driven by explicit BEGIN / SAVEPOINT / COMMIT statements over a

@@ -64,7 +64,9 @@ Parking::Parking(const detail::StoreState& state)
                              "where kind = $1 and name = $2 and id = $3")),
       remove_sql_(
           state.sql("delete from {schema}.parked where kind = $1 and name = $2 and id = $3")),
-      clear_sql_(state.sql("delete from {schema}.parked where kind = $1 and name = $2")) {}
+      clear_sql_(state.sql("delete from {schema}.parked where kind = $1 and name = $2")),
+      transfer_sql_(state.sql("update {schema}.parked set kind = $3, name = $4 "
+                              "where kind = $1 and name = $2")) {}
 
 void Parking::park(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key,
                    const EventEnvelope& e, const std::string& error, int attempts) const {
@@ -113,6 +115,12 @@ bool Parking::remove(pqxx::transaction_base& txn, db::Connection& conn, const Un
 
 void Parking::clear(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key) const {
   db::exec(txn, conn, clear_sql_, key.kind, key.name);
+}
+
+void Parking::transfer(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& from,
+                       const UnitKey& to) const {
+  clear(txn, conn, to);
+  db::exec(txn, conn, transfer_sql_, from.kind, from.name, to.kind, to.name);
 }
 
 }  // namespace rillflow::runtime

@@ -49,10 +49,13 @@ class Parking {
               std::int64_t id) const;
   /// Deletes every parked event of the unit (a rebuild).
   void clear(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& key) const;
+  /// Replaces the parked events of `to` by those of `from` (a shadow rebuild's swap).
+  void transfer(pqxx::transaction_base& txn, db::Connection& conn, const UnitKey& from,
+                const UnitKey& to) const;
 
  private:
   std::string park_sql_, requeued_sql_, claim_sql_, delete_sql_, failed_again_sql_, list_sql_,
-      requeue_sql_, remove_sql_, clear_sql_;
+      requeue_sql_, remove_sql_, clear_sql_, transfer_sql_;
 };
 
 }  // namespace rillflow::runtime

@@ -236,7 +236,18 @@ constexpr std::string_view kTenants = R"sql(create table {schema}.tenants (
 );
 )sql";
 
-const std::array<Migration, 7> kMigrations{{
+// Shadow rebuilds (docs/projections.md): one row per projection whose read model is being built
+// beside the live one. Its progress is the shadow unit's checkpoint (work units of kind
+// 'projection_shadow'); live_was_paused remembers the operator's flag while the swap pauses it.
+constexpr std::string_view kShadowRebuilds = R"sql(create table {schema}.shadow_rebuilds (
+  name text primary key,
+  shadow_schema text not null,
+  started_at timestamptz not null default now(),
+  live_was_paused boolean
+);
+)sql";
+
+const std::array<Migration, 8> kMigrations{{
     {1,
      "events",
      kEvents,
@@ -265,6 +276,7 @@ const std::array<Migration, 7> kMigrations{{
     {6, "snapshotter", kSnapshotter, {"streams_snapshot_lag_idx"}},
 
     {7, "tenants", kTenants, {"tenants", "tenants_pkey", "tenants_schema_name_key"}},
+    {8, "shadow_rebuilds", kShadowRebuilds, {"shadow_rebuilds", "shadow_rebuilds_pkey"}},
 }};
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "cli/cli_context.hpp"
 
+#include <csignal>
 #include <iostream>
 
 namespace rillflow::cli {
@@ -80,6 +81,22 @@ CLI::Validator non_negative() {
         return "must be a whole number (0 or more), not '" + value.substr(0, 40) + "'";
       },
       "N>=0");
+}
+
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_stop_signal(int) {
+  g_stop = 1;
+}
+}  // namespace
+
+void catch_stop_signals() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+bool stop_requested() {
+  return g_stop != 0;
 }
 
 void print_json(const Json& value) {

@@ -61,6 +61,10 @@ Uuid uuid_arg(const std::string& text, const std::string& what);
 CLI::Validator non_negative();
 /// Prints a JSON value on one line.
 void print_json(const Json& value);
+/// From now on SIGINT and SIGTERM only set a flag, which stop_requested() reads: a long-running
+/// command (tail --follow, a shadow rebuild) then stops between two steps instead of dying.
+void catch_stop_signals();
+bool stop_requested();
 
 void add_schema_commands(CLI::App& app, Context& ctx);
 void add_event_commands(CLI::App& app, Context& ctx);

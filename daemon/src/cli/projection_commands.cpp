@@ -109,6 +109,84 @@ int run_until_idle(Context& ctx, ProjectionDaemon& d, const std::string& only) {
   return 0;
 }
 
+// A shadow rebuild's progress on stderr: rewritten in place on a terminal, else one line at most
+// every two seconds (and the first), so a log shows it too.
+class ShadowProgressLine {
+ public:
+  void update(const ShadowRebuildProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!tty_ && printed_ && now - last_ < std::chrono::seconds(2)) return;
+    last_ = now;
+    printed_ = true;
+    const double percent =
+        p.total > 0 ? 100.0 * static_cast<double>(p.done) / static_cast<double>(p.total) : 100.0;
+    std::string eta = "-";
+    if (p.eta_seconds) eta = std::to_string(static_cast<long long>(*p.eta_seconds + 0.5)) + " s";
+    std::fprintf(stderr, "%s%s (shadow): %lld / %lld (%.0f%%), %.0f events/s, ETA %s%s",
+                 tty_ ? "\r" : "", p.name.c_str(), static_cast<long long>(p.done),
+                 static_cast<long long>(p.total), percent, p.rate, eta.c_str(),
+                 tty_ ? "   " : "\n");
+  }
+  void finish() {
+    if (tty_ && printed_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool tty_ = isatty(STDERR_FILENO) != 0;
+  bool printed_ = false;
+  std::chrono::steady_clock::time_point last_;
+};
+
+// projections rebuild NAME --shadow [--cancel]; 0 once swapped in (or cancelled), else 1.
+int rebuild_shadow(Context& ctx, const std::string& name, bool cancel) {
+  if (cancel) {
+    if (!runtime(ctx, false).cancel_shadow_rebuild(name)) {
+      std::cerr << "rillflow: no shadow rebuild of '" << name << "' to cancel\n";
+      return 1;
+    }
+    done(ctx, "cancel-shadow-rebuild",
+         "cancelled the shadow rebuild of " + name + " (the live read model is untouched)",
+         boost::json::object{{"name", name}});
+    return 0;
+  }
+  auto d = runtime(ctx, true);
+  ShadowProgressLine line;
+  ShadowRebuildOptions options;
+  options.on_progress = [&](const ShadowRebuildProgress& p) { line.update(p); };
+  options.should_stop = [] { return stop_requested(); };
+  catch_stop_signals();
+  const auto r = d.rebuild_shadow(name, options);
+  line.finish();
+  if (!r.swapped) {
+    std::cerr << "rillflow: stopped before the swap: the live read model is untouched and the "
+                 "shadow is kept; run the same command again to resume it, or add --cancel to "
+                 "drop it\n";
+    return 1;
+  }
+  if (ctx.json) {
+    print_json(boost::json::object{
+        {"ok", true},
+        {"action", "rebuild-shadow"},
+        {"name", name},
+        {"processed", r.processed},
+        {"parked", r.parked},
+        {"last_global_seq", r.last_global_seq},
+        {"relations", boost::json::array(r.relations.begin(), r.relations.end())}});
+  } else {
+    std::string relations;
+    for (const auto& rel : r.relations) relations += (relations.empty() ? "" : ", ") + rel;
+    std::cout << "rebuilt " << name << " beside the live read model and swapped it in ("
+              << r.processed << " event(s) handled; relations: "
+              << (relations.empty() ? "none" : relations) << "); it continues after global_seq "
+              << r.last_global_seq << "\n";
+  }
+  if (r.parked > 0) {
+    std::cerr << "rillflow: " << r.parked << " event(s) were parked on the way: see `rillflow "
+              << "projections dlq-list " << name << "`\n";
+  }
+  return 0;
+}
+
 // "5s", "250ms", "2m" or a bare number of seconds ("1.5"); anything else is a usage error.
 std::chrono::milliseconds parse_timeout(const std::string& text) {
   std::size_t used = 0;
@@ -192,11 +270,14 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
   reset->add_option("position", position, "global_seq to restart after")
       ->required()
       ->check(non_negative());
-  static bool no_run = false;
+  static bool no_run = false, shadow = false, cancel = false;
   auto* rebuild = command(
       "rebuild",
-      "Clear the read model (reset hook), rewind to the start, clear the DLQ, then catch up", true,
-      [&ctx] {
+      "Clear the read model (reset hook), rewind to the start, clear the DLQ, then catch up; "
+      "with --shadow, build it beside the live one and swap it in",
+      true, [&ctx] {
+        if (cancel && !shadow) throw UsageError("--cancel goes with --shadow");
+        if (shadow) return rebuild_shadow(ctx, name, cancel);
         auto d = runtime(ctx, true);
         d.rebuild(name);
         const std::string what =
@@ -209,7 +290,17 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
         (ctx.json ? std::cerr : std::cout) << what << "\n";
         return run_until_idle(ctx, d, name);
       });
-  rebuild->add_flag("--no-run", no_run, "Only reset; leave catching up to the daemon");
+  auto* no_run_flag =
+      rebuild->add_flag("--no-run", no_run, "Only reset; leave catching up to the daemon");
+  rebuild
+      ->add_flag("--shadow", shadow,
+                 "Build the new read model in a shadow schema while the live one keeps serving, "
+                 "catch it up to the head, then swap it in one transaction and drop the old one "
+                 "(progress and ETA on stderr; SIGINT stops before the swap, a rerun resumes)")
+      ->excludes(no_run_flag);
+  rebuild->add_flag("--cancel", cancel,
+                    "With --shadow: drop the shadow rebuild of NAME (the live read model is "
+                    "untouched)");
   static std::string only;
   auto* once =
       command("run-once", "Process one batch of every projection (or --name)", false, [&ctx] {

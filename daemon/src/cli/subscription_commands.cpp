@@ -4,17 +4,11 @@
 
 #include "cli/cli_context.hpp"
 
-#include <csignal>
 #include <iostream>
 
 namespace rillflow::cli {
 
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_stop_signal(int) {
-  g_stop = 1;
-}
 
 // "beginning", "end", a global_seq (events after it) or an RFC 3339 UTC time.
 StartFrom start_arg(const std::string& text) {
@@ -193,12 +187,11 @@ void add_subscription_commands(CLI::App& app, Context& ctx) {
         }
         auto [handle, rx] = subs.subscribe(name, info.filter, options);
         if (follow) {
-          std::signal(SIGINT, on_stop_signal);
-          std::signal(SIGTERM, on_stop_signal);
+          catch_stop_signals();
         }
         boost::json::array events;
         std::size_t n = 0;
-        while (n < limit && g_stop == 0) {
+        while (n < limit && !stop_requested()) {
           auto e = rx.next(follow ? std::chrono::milliseconds(500) : std::chrono::milliseconds(0));
           if (!e) {
             if (follow) continue;

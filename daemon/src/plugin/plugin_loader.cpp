@@ -28,6 +28,7 @@ class LoadedHandler final : public PluginHandler {
         d_(d),
         // Fields beyond ABI 1 exist only in descriptors of a newer ABI: never read past the end.
         apply_batch_(d->abi_version >= 2 ? d->apply_batch : nullptr),
+        capabilities_(d->abi_version >= 3 ? d->capabilities : nullptr),
         instance_(instance),
         info_(std::move(info)) {}
   ~LoadedHandler() override { d_->destroy(instance_); }
@@ -54,12 +55,17 @@ class LoadedHandler final : public PluginHandler {
     char error[2048] = {};
     if (d_->prepare(instance_, &txn, error, sizeof error) != 0) throw std::runtime_error(error);
   }
+  bool supports_shadow_rebuild() const override {
+    return capabilities_ != nullptr &&
+           (capabilities_(instance_) & RILLFLOW_PLUGIN_CAP_SHADOW_REBUILD) != 0;
+  }
   const PluginInfo& info() const override { return info_; }
 
  private:
   std::shared_ptr<Library> lib_;  // destroyed after the instance
   const rillflow_plugin_descriptor* d_;
   decltype(rillflow_plugin_descriptor::apply_batch) apply_batch_;
+  decltype(rillflow_plugin_descriptor::capabilities) capabilities_;
   void* instance_;
   PluginInfo info_;
 };

@@ -2,7 +2,8 @@
 // amount, last event) in a read-model table, written through the runtime's transaction.
 //
 // Settings (the `settings` map of its YAML entry):
-//   table: order_totals     name of the read-model table, created in the store's schema
+//   table: order_totals     name of the read-model table, created in the store's schema (during
+//                           a shadow rebuild: in the shadow schema, txn.target_schema())
 #include <rillflow/plugin/plugin_api.hpp>
 #include <rillflow/schema/schema_manager.hpp>
 
@@ -48,6 +49,9 @@ class OrderTotals : public rillflow::ProjectionHandler {
   }
 
   void reset(rillflow::Transaction& txn) override { txn.exec("truncate " + qualified(txn)); }
+  // Every table it writes is created by prepare() in txn.target_schema(), and it writes nothing
+  // else: `projections rebuild NAME --shadow` may build it beside the live one.
+  bool supports_shadow_rebuild() const override { return true; }
 
  private:
   static double total_of(const rillflow::EventEnvelope& e) {
@@ -58,7 +62,7 @@ class OrderTotals : public rillflow::ProjectionHandler {
     return total->to_number<double>();
   }
   std::string qualified(const rillflow::Transaction& txn) const {
-    return "\"" + txn.schema() + "\".\"" + table_ + "\"";
+    return "\"" + txn.target_schema() + "\".\"" + table_ + "\"";
   }
 
   std::string table_ = "order_totals";

@@ -37,7 +37,7 @@ class StreamCounts : public rillflow::ProjectionHandler {
   }
 
   void prepare(rillflow::Transaction& txn) override {
-    if (upsert_one_.empty()) build_sql(txn);
+    if (qualified_ != qualified(txn)) build_sql(txn);  // first call, or a shadow rebuild's target
     txn.exec("create table if not exists " + qualified_ +
              " (stream_id uuid primary key, events bigint not null, "
              "last_global_seq bigint not null)");
@@ -82,6 +82,9 @@ class StreamCounts : public rillflow::ProjectionHandler {
   }
 
   void reset(rillflow::Transaction& txn) override { txn.exec("truncate " + qualified(txn)); }
+  // Every table it writes is created by prepare() in txn.target_schema(), and it writes nothing
+  // else: `projections rebuild NAME --shadow` may build it beside the live one.
+  bool supports_shadow_rebuild() const override { return true; }
 
  private:
   struct Stream {
@@ -97,7 +100,7 @@ class StreamCounts : public rillflow::ProjectionHandler {
   };
 
   std::string qualified(const rillflow::Transaction& txn) const {
-    return "\"" + txn.schema() + "\".\"" + table_ + "\"";
+    return "\"" + txn.target_schema() + "\".\"" + table_ + "\"";
   }
   void build_sql(const rillflow::Transaction& txn) {
     qualified_ = qualified(txn);
@@ -114,7 +117,7 @@ class StreamCounts : public rillflow::ProjectionHandler {
 
   std::string table_ = "stream_counts";
   bool batch_ = true;
-  std::string qualified_, upsert_one_, upsert_many_;  // built once (the schema is fixed)
+  std::string qualified_, upsert_one_, upsert_many_;  // built once per target schema
   std::unordered_map<rillflow::Uuid, std::size_t, UuidHash> index_;
   std::vector<Stream> streams_;
 };

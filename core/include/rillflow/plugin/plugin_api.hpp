@@ -15,9 +15,11 @@
 // same Rillflow version as the host: the ABI version covers the descriptor and the types passed
 // through it (EventEnvelope, EventBatch, Transaction).
 //
-// ABI versions: 1 is the descriptor up to `prepare`; 2 appends fields at its end (`apply_batch`).
-// The host speaks 1 and 2: a plugin built for ABI 1 still loads (the host reads only the fields
-// its version has, and applies its batches event by event). New fields are only ever appended.
+// ABI versions: 1 is the descriptor up to `prepare`; 2 appends `apply_batch`; 3 appends
+// `capabilities` (shadow rebuilds) and Transaction::target_schema(). The host speaks 1 to 3: a
+// plugin built for an older ABI still loads (the host reads only the fields its version has,
+// applies an ABI-1 plugin's batches event by event and never shadow-rebuilds an ABI-1 or ABI-2
+// plugin). New fields are only ever appended.
 
 #include <rillflow/json.hpp>
 #include <rillflow/projections/projection_handler.hpp>
@@ -34,7 +36,9 @@
 #include <type_traits>
 #include <utility>
 
-#define RILLFLOW_PLUGIN_ABI_VERSION 2u
+#define RILLFLOW_PLUGIN_ABI_VERSION 3u
+/// capabilities(): the handler keeps the shadow rebuild contract (supports_shadow_rebuild()).
+#define RILLFLOW_PLUGIN_CAP_SHADOW_REBUILD 1u
 /// The oldest projection plugin ABI the host still loads.
 #define RILLFLOW_PLUGIN_ABI_MIN_VERSION 1u
 #define RILLFLOW_PLUGIN_ABI_SYMBOL "rillflow_plugin_abi_version"
@@ -58,6 +62,9 @@ struct rillflow_plugin_descriptor {
   /// host then calls `apply` for each event.
   int (*apply_batch)(void* instance, const void* batch, void* txn, char* error,
                      std::size_t error_size);
+  // ---- ABI 3 (read only when abi_version >= 3) ----
+  /// RILLFLOW_PLUGIN_CAP_* bits of this instance. May be null: none.
+  std::uint32_t (*capabilities)(void* instance);
 };
 using rillflow_plugin_entry_fn = const rillflow_plugin_descriptor* (*)();
 }
@@ -122,6 +129,14 @@ struct Adapter {
                                                    *static_cast<Transaction*>(txn));
     });
   }
+  static std::uint32_t capabilities(void* instance) noexcept {
+    try {
+      const auto* handler = static_cast<const Handler*>(instance);
+      return handler->supports_shadow_rebuild() ? RILLFLOW_PLUGIN_CAP_SHADOW_REBUILD : 0u;
+    } catch (...) {
+      return 0u;
+    }
+  }
   static int reset(void* instance, void* txn, char* error, std::size_t size) noexcept {
     return guarded(error, size, [&] {
       static_cast<Handler*>(instance)->reset(*static_cast<Transaction*>(txn));
@@ -158,7 +173,8 @@ struct Adapter {
         &rillflow::plugin::detail::Adapter<Handler>::apply,                           \
         &rillflow::plugin::detail::Adapter<Handler>::reset,                           \
         &rillflow::plugin::detail::Adapter<Handler>::prepare,                         \
-        &rillflow::plugin::detail::Adapter<Handler>::apply_batch};                    \
+        &rillflow::plugin::detail::Adapter<Handler>::apply_batch,                     \
+        &rillflow::plugin::detail::Adapter<Handler>::capabilities};                   \
     return &descriptor;                                                               \
   }
 

@@ -102,9 +102,45 @@ struct DlqEntry {
   bool requeued = false;  ///< waiting to be redelivered once
 };
 
+/// How far a shadow rebuild has come (rebuild_shadow; `/status` shows it per projection).
+/// Progress is counted in global_seq: `done` of `total`.
+struct ShadowRebuildProgress {
+  std::string name;
+  std::string shadow_schema;  ///< where the new read model is being built
+  std::int64_t done = 0;      ///< the highest global_seq the shadow has handled
+  std::int64_t total = 0;     ///< the head of the feed (highest committed global_seq)
+  double rate = 0;            ///< global_seq per second since the rebuild started
+  std::optional<double> eta_seconds;  ///< (total - done) / rate; none before any progress
+  std::chrono::system_clock::time_point started_at;
+};
+
+/// Settings of one shadow rebuild.
+struct ShadowRebuildOptions {
+  /// Called after every batch of the build.
+  std::function<void(const ShadowRebuildProgress&)> on_progress;
+  /// Asked between batches: true stops the build before the swap, leaving the shadow (and the
+  /// live read model) as they are; running rebuild_shadow again resumes it.
+  std::function<bool()> should_stop;
+  /// How long the swap waits for the locks of the live read model (readers hold them) per
+  /// attempt; three attempts, then kTimeout with nothing changed.
+  std::chrono::milliseconds lock_timeout{5000};
+  /// How long the swap waits for the runtime holding the live projection's lease to let go.
+  std::chrono::milliseconds takeover_timeout{60000};
+};
+
+/// What rebuild_shadow did.
+struct ShadowRebuildReport {
+  bool swapped = false;                 ///< false: stopped by should_stop, the shadow kept
+  std::size_t processed = 0;            ///< events handled by the shadow in this call
+  std::int64_t last_global_seq = 0;     ///< where the live projection now continues
+  std::vector<std::string> relations;   ///< the relations swapped in
+  std::int64_t parked = 0;              ///< events the shadow parked (now the live DLQ)
+};
+
 /// As JSON objects (times as RFC 3339 UTC, absent values as null), for tools and endpoints.
 Json to_json(const ProjectionStatus& status);
 Json to_json(const ProjectionMetrics& metrics);
+Json to_json(const ShadowRebuildProgress& progress);
 
 class ProjectionDaemonBuilder;
 
@@ -180,6 +216,25 @@ class ProjectionDaemon {
   /// then replays). Throws LeaseHeldElsewhere when another runtime holds the lease, LeaseLost
   /// when it is taken over meanwhile, NotFound when no handler is registered under `name`.
   void rebuild(const std::string& name);
+  /// Rebuilds the read model beside the live one, which keeps serving (and advancing) meanwhile:
+  /// the handler runs from the start of the feed against a shadow schema (its own checkpoint,
+  /// lease and DLQ, unit kind "projection_shadow"), then, caught up to the head, one transaction
+  /// moves the shadow's relations over the live ones of the same names and the live checkpoint
+  /// to the shadow's; the old relations are dropped after. The live projection is paused only
+  /// for the swap (its lease taken over from whichever runtime holds it, which resumes it after).
+  /// Throws kInvalidArgument when the handler does not support_shadow_rebuild() (nothing
+  /// written), LeaseHeldElsewhere when another shadow rebuild of `name` runs, kTimeout when the
+  /// live read model could not be locked (nothing swapped), and rillflow::Error when the shadow
+  /// build stops on a failing event (kStop policy): the live read model is untouched in every
+  /// case, and the shadow kept for a rerun or cancel_shadow_rebuild(). Runs in the caller's
+  /// thread. See docs/projections.md, "Shadow rebuilds".
+  ShadowRebuildReport rebuild_shadow(const std::string& name,
+                                     const ShadowRebuildOptions& options = {});
+  /// Drops the shadow of `name` (its schema, checkpoint and DLQ) and leaves the live read model
+  /// untouched; a running build fails at its next batch. False when there was none.
+  bool cancel_shadow_rebuild(const std::string& name);
+  /// The progress of the shadow rebuild of `name`, when one exists. Reads only.
+  std::optional<ShadowRebuildProgress> shadow_rebuild_progress(const std::string& name) const;
   std::vector<DlqEntry> dlq_list(const std::string& name, std::size_t limit = 100) const;
   /// Marks one DLQ entry for redelivery: the next tick hands that event (only it) to the handler
   /// once; on success it leaves the DLQ, on failure it stays with attempts + 1.

@@ -31,6 +31,11 @@ class ProjectionHandler {
   virtual void prepare(Transaction& txn) { (void)txn; }
   /// Clears the read model before a rebuild. The default does nothing.
   virtual void reset(Transaction& txn) { (void)txn; }
+  /// Whether `projections rebuild NAME --shadow` may build this read model beside the live one.
+  /// Return true only when the handler keeps the contract of docs/projections.md ("Shadow
+  /// rebuilds"): prepare() creates every relation it writes, unqualified or qualified with
+  /// txn.target_schema(), and apply() has no effect outside them (no outbox, no file, no call).
+  virtual bool supports_shadow_rebuild() const { return false; }
 };
 
 }  // namespace rillflow

@@ -86,15 +86,25 @@ class Transaction {
 
   /// The store's schema (validated, unquoted): where Rillflow's own tables live.
   const std::string& schema() const noexcept { return schema_; }
+  /// Where the read model is to be written (validated, unquoted): the store's schema, or during a
+  /// shadow rebuild the shadow schema the new read model is built in (docs/projections.md,
+  /// "Shadow rebuilds"). The search_path starts with it, so unqualified names land there too.
+  const std::string& target_schema() const noexcept { return target_schema_; }
+  /// True while a shadow rebuild builds the read model beside the live one.
+  bool is_shadow() const noexcept { return target_schema_ != schema_; }
 
   /// For the runtime: wraps its internal transaction.
-  Transaction(void* impl, void* connection, std::string schema)
-      : impl_(impl), connection_(connection), schema_(std::move(schema)) {}
+  Transaction(void* impl, void* connection, std::string schema, std::string target_schema = {})
+      : impl_(impl),
+        connection_(connection),
+        schema_(std::move(schema)),
+        target_schema_(target_schema.empty() ? schema_ : std::move(target_schema)) {}
 
  private:
   void* impl_;        // pqxx::transaction_base*
   void* connection_;  // db::Connection*
   std::string schema_;
+  std::string target_schema_;  // appended in plugin ABI 3: older plugins never read it
 };
 
 }  // namespace rillflow
