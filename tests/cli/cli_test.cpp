@@ -225,6 +225,63 @@ TEST_CASE("cli_projections_run_the_configured_plugins_and_administer_them") {
   std::remove(config.c_str());
 }
 
+TEST_CASE("cli_projections_rebuild_shadow_swaps_in_a_new_model_cancels_and_refuses_bad_input") {
+  TestSchema db;
+  const auto config = write_config(db);
+  auto run = [&](std::vector<std::string> args, const std::string& cfg = "") {
+    std::vector<std::string> argv{RILLFLOW_CLI_PATH, "--database-url", db.url(), "--config",
+                                  cfg.empty() ? config : cfg};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return util::run_process(argv);
+  };
+  auto events = db.store().events();
+  for (int i = 0; i < 600; ++i) {
+    events.append_stream(new_uuid(), Expected::any(),
+                         {Event("OrderPlaced", boost::json::object{{"total", i}})});
+  }
+  REQUIRE(run({"projections", "run-until-idle"}).exit_code == 0);
+  auto conn = db.raw();
+  const auto table = "\"" + db.name() + "\".cli_totals";
+  // Mark the live rows: the rebuilt model must not have the marks.
+  pqxx::nontransaction(conn).exec("update " + table + " set last_event = 'live'");
+
+  auto r = run({"projections", "rebuild", "totals", "--shadow"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "swapped it in (600 event(s) handled; relations: cli_totals)"));
+  CHECK(contains(r.output, "totals (shadow): "));  // progress on stderr (batches of 500)
+  CHECK(contains(r.output, "ETA"));
+  CHECK(pqxx::nontransaction(conn)
+            .exec("select count(*) from " + table + " where last_event = 'OrderPlaced'")[0][0]
+            .as<int>() == 600);
+
+  r = run({"--json", "projections", "rebuild", "totals", "--shadow"});
+  CHECK(r.exit_code == 0);
+  const auto report = parse_json(r.output.substr(r.output.rfind("{\"ok\"")));
+  CHECK(report.at("processed").as_int64() == 600);
+  CHECK(report.at("last_global_seq").as_int64() == events.head());
+
+  // Nothing to cancel; bad combinations; unknown names; a plugin without shadow support.
+  r = run({"projections", "rebuild", "totals", "--shadow", "--cancel"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "no shadow rebuild of 'totals' to cancel"));
+  CHECK(run({"projections", "rebuild", "totals", "--cancel"}).exit_code == 2);
+  CHECK(run({"projections", "rebuild", "totals", "--shadow", "--no-run"}).exit_code != 0);
+  r = run({"projections", "rebuild", "typo", "--shadow"});
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "'typo'"));
+  const std::string old_plugin = "/tmp/rillflow-cli-abi1-" + db.name() + ".yaml";
+  std::ofstream(old_plugin) << "schema: " << db.name() << "\nprojections:\n  - name: old\n"
+                            << "    plugin: " << RILLFLOW_ABI1_PLUGIN << "\n";
+  r = run({"projections", "rebuild", "old", "--shadow"}, old_plugin);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "does not support shadow rebuilds"));
+  CHECK(pqxx::nontransaction(conn)
+            .exec("select count(*) from \"" + db.name() + "\".shadow_rebuilds")[0][0]
+            .as<int>() == 0);
+  std::remove(old_plugin.c_str());
+  std::remove(config.c_str());
+}
+
 TEST_CASE("cli_reports_config_and_plugin_errors_clearly") {
   TestSchema db;
   const auto bad_key = write_config(db, "colour: blue\n");

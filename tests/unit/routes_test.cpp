@@ -77,6 +77,25 @@ TEST_CASE("metrics_status_and_unknown_routes") {
   CHECK(http::route("POST", "/health/live", s, [] { return std::string(); }).status == 405);
 }
 
+TEST_CASE("status_shows_a_shadow_rebuild_in_progress_and_null_without_one") {
+  auto s = healthy();
+  CHECK(parse_json(get("/status", s).body).at("projections").at(0).at("shadow_rebuild").is_null());
+  ShadowRebuildProgress p;
+  p.name = "orders";
+  p.shadow_schema = "rillflow_shadow_0123456789abcdef";
+  p.done = 120;
+  p.total = 400;
+  p.rate = 60;
+  p.eta_seconds = 280.0 / 60;
+  s.workers.at(0).shadow_rebuild = p;
+  const auto r = parse_json(get("/status", s).body).at("projections").at(0).at("shadow_rebuild");
+  CHECK(r.at("shadow_schema").as_string() == p.shadow_schema);
+  CHECK(r.at("done").as_int64() == 120);
+  CHECK(r.at("total").as_int64() == 400);
+  CHECK(r.at("rate").as_double() == doctest::Approx(60));
+  CHECK(r.at("eta_seconds").as_double() == doctest::Approx(4.667).epsilon(0.01));
+}
+
 TEST_CASE("readiness_names_the_kind_of_database_failure") {
   CHECK(status::classify_db_failure(ConnectionError("cannot connect to PostgreSQL at h:1")) ==
         "unreachable");

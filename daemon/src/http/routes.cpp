@@ -149,6 +149,7 @@ std::string status_json(const status::StatusSnapshot& s) {
       o["last_error"] = redact_secrets(o["last_error"].as_string());
     }
     add_stall(o, w);
+    o["shadow_rebuild"] = w.shadow_rebuild ? to_json(*w.shadow_rebuild) : Json(nullptr);
     workers.push_back(std::move(o));
   }
   const auto reason = status::unready_reason(s);

@@ -70,6 +70,7 @@ void ProjectionWorker::describe(status::WorkerView& view) const {
     if (!oldest.empty()) view.dlq_oldest_error = oldest.front().error;
   }
   view.owned = view.status && view.status->lease_owner == daemon_->owner_id();
+  view.shadow_rebuild = daemon_->shadow_rebuild_progress(name());
 }
 
 std::string ProjectionWorker::last_outcome() const {

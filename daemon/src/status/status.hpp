@@ -70,6 +70,8 @@ struct WorkerView {
   bool stalled() const { return blocked_by.has_value(); }
   double blocked_seconds() const { return blocked_by ? blocked_by->blocked_seconds : 0.0; }
   SubscriptionView subscription;  ///< kind "subscription" only
+  /// A shadow rebuild of this projection in progress (`projections rebuild NAME --shadow`).
+  std::optional<ShadowRebuildProgress> shadow_rebuild;
 };
 
 struct StatusSnapshot {
