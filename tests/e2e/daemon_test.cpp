@@ -574,3 +574,54 @@ TEST_CASE("churn_kill_9_every_2_to_4_s_longest_delivery_pause" * doctest::skip()
   for (const auto& t : s.tables)
     CHECK(eventually([&] { return rows(db, t) == appended.load(); }, 60s));
 }
+
+TEST_CASE("a_shadow_rebuild_runs_beside_a_serving_daemon_shows_in_status_and_hands_back") {
+  TestSchema db;
+  Setup s;
+  s.sleep_us = 1000;  // the shadow build takes 3 s at least: /status sees it on any machine
+  s.batch_size = 100;
+  append(db, 30, 100);
+  const auto config = write_temp("shadow.yaml", config_yaml(db, s));
+  DaemonProcess d(RILLFLOWD_PATH, config, env_for(db));
+  REQUIRE(d.wait_ready());
+  REQUIRE(eventually([&] { return rows_or_zero(db, "c1") == 3000; }, 120s));
+  const auto q = "\"" + db.name() + "\".c1";
+  auto conn = db.raw();
+  pqxx::nontransaction(conn).exec("update " + q + " set via = 'old model'");
+
+  util::ProcessResult cli;
+  std::atomic<bool> cli_done{false};
+  std::thread rebuild([&] {
+    cli = util::run_process({RILLFLOW_CLI_PATH, "--database-url", db.url(), "--config", config,
+                             "projections", "rebuild", "p_c1", "--shadow"});
+    cli_done = true;
+  });
+  const auto shadow_of = [&]() -> Json {
+    const auto reply = http_get(d.port(), "/status");
+    if (reply.status == 0) return nullptr;
+    return parse_json(reply.body).at("projections").at(0).at("shadow_rebuild");
+  };
+  // While the shadow builds, /status shows its progress and the live model keeps serving:
+  // events appended now reach it.
+  CHECK(eventually([&] { return cli_done || shadow_of().is_object(); }, 60s));
+  const auto progress = shadow_of();
+  append(db, 1, 10);
+  CHECK(eventually([&] { return cli_done || rows(db, "c1") == 3010; }, 60s));
+  rebuild.join();
+  REQUIRE(progress.is_object());
+  CHECK(progress.at("total").as_int64() >= 3000);
+  CHECK(progress.at("shadow_schema").as_string().starts_with("rillflow_shadow_"));
+  CHECK(cli.exit_code == 0);
+  CHECK(contains(cli.output, "swapped it in"));
+
+  // The new model replaced the old one whole, and the daemon runs it again from the shadow's
+  // checkpoint: later events once, the rebuild gone from /status.
+  CHECK(pqxx::nontransaction(conn)
+            .exec("select count(*) from " + q + " where via = 'old model'")[0][0]
+            .as<int>() == 0);
+  append(db, 1, 5);
+  CHECK(eventually([&] { return rows(db, "c1") == 3015; }, 60s));
+  CHECK(eventually([&] { return shadow_of().is_null(); }, 10s));
+  CHECK(eventually([&] { return owned(d) == 1; }, 20s));
+  CHECK(rows(db, "c1") == 3015);  // primary key on global_seq: none twice
+}
