@@ -151,6 +151,7 @@ TEST_CASE("a_plugin_built_for_abi_1_still_loads_and_applies_event_by_event") {
   TestSchema db;
   auto handler = plugin::load_projection_plugin(RILLFLOW_ABI1_PLUGIN, boost::json::object{});
   CHECK(handler->info().name == "abi1");
+  CHECK_FALSE(handler->supports_shadow_rebuild());  // no capabilities field before ABI 3
   CHECK(handler->info().version == "0.9.0");
   append_ticks(db.store(), 4, 6);
   auto d = ProjectionDaemon::builder(db.store()).register_projection("old", handler).build();

@@ -29,6 +29,7 @@ TEST_CASE("the_example_plugin_projects_orders_through_the_runtime") {
                                                 boost::json::object{{"table", "totals"}});
   CHECK(handler->info().name == "order_totals");
   CHECK(handler->info().version == "1.0.0");
+  CHECK(handler->supports_shadow_rebuild());  // ABI 3 capabilities, through the macro
   const auto a = new_uuid();
   const auto b = new_uuid();
   auto events = db.store().events();
