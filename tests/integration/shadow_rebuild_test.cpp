@@ -19,8 +19,12 @@ namespace {
 // version, and a count per stream; both tables created by prepare() in the target schema.
 class ShadowCounts : public ProjectionHandler {
  public:
-  explicit ShadowCounts(std::string tag, bool supports = true, std::string fail_type = {})
-      : tag_(std::move(tag)), supports_(supports), fail_type_(std::move(fail_type)) {}
+  explicit ShadowCounts(std::string tag, bool supports = true, std::string fail_type = {},
+                        bool qualify = true)
+      : tag_(std::move(tag)),
+        supports_(supports),
+        fail_type_(std::move(fail_type)),
+        qualify_(qualify) {}
   void prepare(Transaction& txn) override {
     txn.exec("create table if not exists " + table(txn, "sc_seen") +
              " (global_seq bigint primary key, tag text not null)");
@@ -43,12 +47,14 @@ class ShadowCounts : public ProjectionHandler {
   std::atomic<int> shadow_applies{0};
 
  private:
-  static std::string table(const Transaction& txn, const char* name) {
-    return "\"" + txn.target_schema() + "\"." + name;
+  // Qualified with the target schema, or unqualified (the search_path starts with it).
+  std::string table(const Transaction& txn, const char* name) const {
+    return qualify_ ? "\"" + txn.target_schema() + "\"." + name : std::string(name);
   }
   std::string tag_;
   bool supports_;
   std::string fail_type_;
+  bool qualify_;
 };
 
 std::int64_t scalar(TestSchema& db, const std::string& sql) {
@@ -74,7 +80,9 @@ void append_many(Store& store, int streams, int per_stream, const std::string& t
   }
 }
 
-ProjectionOptions small_batches(FailurePolicy policy = FailurePolicy::kDeadLetter) {
+// kStop with one attempt: an event applied twice (a primary key violation) stops the build and
+// fails the test instead of being parked quietly.
+ProjectionOptions small_batches(FailurePolicy policy = FailurePolicy::kStop) {
   ProjectionOptions o;
   o.batch_size = 40;
   o.max_attempts = 1;
@@ -154,6 +162,7 @@ TEST_CASE("a_shadow_rebuild_builds_beside_the_serving_live_model_and_swaps_it_in
   const auto report = cli.rebuild_shadow("counts", options);
 
   CHECK(report.swapped);
+  CHECK(report.parked == 0);
   CHECK(report.processed == 320);
   CHECK(v2->shadow_applies == 320);  // each event once, none twice after a retry
   CHECK(report.relations == std::vector<std::string>{"sc_counts", "sc_seen"});
@@ -186,12 +195,21 @@ TEST_CASE("the_swap_takes_the_live_lease_from_a_running_runtime_which_then_carri
   auto running = runtime_with(db, "counts", handler);
   std::atomic<bool> stop{false};
   std::thread loop([&] { running.run_loop(stop, 10ms); });
+  struct Joiner {  // also when a REQUIRE fails
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~Joiner() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{stop, loop};
   const auto s = q(db);
   const auto caught_up = [&](std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (scalar(db, "select last_global_seq from " + s +
-                         ".work_units where kind = 'projection' and name = 'counts'") ==
+      // -1 until the running runtime created the projection's row.
+      if (scalar(db, "select coalesce((select last_global_seq from " + s +
+                         ".work_units where kind = 'projection' and name = 'counts'), -1)") ==
           db.store().events().head()) {
         return true;
       }
@@ -212,7 +230,7 @@ TEST_CASE("the_swap_takes_the_live_lease_from_a_running_runtime_which_then_carri
   append_many(db.store(), 3, 5);
   CHECK(caught_up(60s));
   stop = true;
-  loop.join();
+  loop.join();  // the runtime hands its lease back
   CHECK(scalar(db, "select count(*) from " + s + ".sc_seen") == 115);
   CHECK(scalar(db, "select count(*) from " + s + ".sc_seen where tag = 'v1'") == 15);
   CHECK_FALSE(cli.status("counts")->paused);
@@ -335,4 +353,47 @@ TEST_CASE("hostile_projection_names_never_reach_sql_text_and_a_paused_projection
   check_equals_fresh_build(db, "v2");
   CHECK(cli.status(name)->paused);  // the operator's flag survives the swap
   CHECK(shadow_units(db) == 0);
+}
+
+TEST_CASE("a_lagging_live_projection_and_events_appended_during_the_swap_are_handled_once") {
+  TestSchema db;
+  append_many(db.store(), 20, 10);
+  const auto s = q(db);
+  // Unqualified names: the shadow's search_path starts with the shadow schema.
+  const auto unqualified = [] { return std::make_shared<ShadowCounts>("v1", true, "", false); };
+  auto live = runtime_with(db, "counts", unqualified());
+  REQUIRE(live.tick_once("counts").processed == 40);  // live lags: 160 events behind
+  live.release_leases();
+
+  auto cli = runtime_with(db, "counts",
+                          std::make_shared<ShadowCounts>("v2", true, "", false));
+  // Once the rebuild took the live projection over (paused it), events are appended: they reach
+  // the new model once, through the last catch-up or, committed after it, through the live
+  // projection continuing from the shadow's checkpoint.
+  std::atomic<bool> appended{false}, finished{false};
+  std::thread appender;
+  ShadowRebuildOptions options;
+  options.on_progress = [&](const ShadowRebuildProgress&) {
+    if (appender.joinable()) return;
+    appender = std::thread([&] {
+      const auto deadline = std::chrono::steady_clock::now() + 60s;
+      while (std::chrono::steady_clock::now() < deadline && !finished &&
+             !live.status("counts")->paused)
+        std::this_thread::sleep_for(1ms);
+      append_many(db.store(), 1, 7);
+      appended = true;
+    });
+  };
+  const auto report = cli.rebuild_shadow("counts", options);
+  finished = true;
+  REQUIRE(appender.joinable());
+  appender.join();
+  CHECK(appended);
+  CHECK(report.swapped);
+  CHECK(report.parked == 0);
+  CHECK_FALSE(cli.status("counts")->paused);
+  CHECK(cli.run_until_idle().parked == 0);  // whatever the swap left for the live projection
+  check_equals_fresh_build(db, "v2");
+  CHECK(cli.dlq_list("counts").empty());
+  CHECK(cli.status("counts")->last_global_seq == db.store().events().head());
 }

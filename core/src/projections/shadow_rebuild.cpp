@@ -84,15 +84,17 @@ bool rillflow_relation(const std::string& name) {
   return name == "rillflow_migrations";
 }
 
-// The relations a handler created in `schema` (sequences owned by a table move with it).
+// The relations a handler created in `schema`, partitions included (sequences owned by a table
+// move with it).
 std::vector<Relation> relations_in(pqxx::transaction_base& txn, db::Connection& conn,
                                    const std::string& schema) {
   std::vector<Relation> out;
   for (const auto& row : db::exec(txn, conn, R"sql(
 select c.relname, c.relkind::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
-  and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
-                  and d.objid = c.oid and d.deptype in ('a', 'i'))
+  and not (c.relkind = 'S' and exists (select 1 from pg_depend d
+                                       where d.classid = 'pg_class'::regclass and d.objid = c.oid
+                                         and d.deptype in ('a', 'i')))
 order by c.relname)sql",
                                   schema)) {
     out.push_back({row[0].as<std::string>(), row[1].as<std::string>().front()});
@@ -121,9 +123,10 @@ class ShadowRebuild {
         shadow_key_{kShadowKind, p.name()},
         shadow_schema_(schema_name("rillflow_shadow_")),
         old_schema_(schema_name("rillflow_old_")),
+        // Not the store's schema: an unqualified name prepare() did not create in the shadow must
+        // fail loudly, not write to the live read model.
         consumer_(p, impl.state->options.schema, shadow_schema_,
-                  "set local search_path to " + db::quote_ident(shadow_schema_) + ", " +
-                      impl.state->quoted_schema + ", public") {}
+                  "set local search_path to " + db::quote_ident(shadow_schema_) + ", public") {}
 
   const std::string& shadow_schema() const { return shadow_schema_; }
   const std::string& old_schema() const { return old_schema_; }
@@ -194,6 +197,30 @@ class ShadowRebuild {
     }
   }
 
+  // The live projection's lease, renewed when this runtime holds it, else taken over; returns
+  // the epoch.
+  std::int64_t hold_live(const ShadowRebuildOptions& options) {
+    if (p_.memo.epoch) {
+      const auto held =
+          db::without_transaction(impl_.pool(), [&](auto& txn, db::Connection& conn) {
+            return impl_.leases.acquire(txn, conn, p_.key);
+          });
+      if (held && held->epoch == *p_.memo.epoch) return held->epoch;
+    }
+    return take_over_live(options);
+  }
+
+  // Renews the shadow unit's lease (the swap fences it); kLeaseLost when cancelled meanwhile.
+  void renew_shadow() {
+    const auto held = db::without_transaction(impl_.pool(), [&](auto& txn, db::Connection& conn) {
+      return impl_.leases.acquire(txn, conn, shadow_key_);
+    });
+    if (!held || held->epoch != *memo_.epoch) {
+      throw Error(ErrorCode::kLeaseLost, "the shadow rebuild of projection '" + p_.name() +
+                                             "' was cancelled or taken over by another process");
+    }
+  }
+
   // Pauses the live projection, revokes its lease and takes it; returns the epoch.
   std::int64_t take_over_live(const ShadowRebuildOptions& options) {
     db::without_transaction(impl_.pool(), [&](auto& txn, db::Connection& conn) {
@@ -219,8 +246,8 @@ where r.name = $1)sql"),
         return got->epoch;
       }
       // Another runtime took it back before seeing the pause: it lets go at its next batch.
+      renew_shadow();
       if (std::chrono::steady_clock::now() > deadline) {
-        restore_live();
         throw Error(ErrorCode::kTimeout,
                     "the runtime running projection '" + p_.name() + "' did not let go of its "
                     "lease within " + std::to_string(options.takeover_timeout.count()) +
@@ -287,7 +314,7 @@ where r.name = $1)sql"),
 update {schema}.work_units u set paused = coalesce(r.live_was_paused, u.paused)
 from {schema}.shadow_rebuilds r where r.name = u.name and u.kind = $1 and u.name = $2)sql"),
                kProjectionKind, p_.name());
-      forget(txn, conn);
+      forget(txn, conn, false);
       impl_.leases.release(txn, conn, p_.key);
       tx.commit();
       p_.memo.epoch.reset();
@@ -295,16 +322,34 @@ from {schema}.shadow_rebuilds r where r.name = u.name and u.kind = $1 and u.name
     });
   }
 
-  // Deletes the shadow's unit, DLQ, registry row and schema (in the caller's transaction).
-  void forget(pqxx::transaction_base& txn, db::Connection& conn) {
+  // Deletes the shadow's unit, DLQ, registry row and schema (in the caller's transaction);
+  // false when there was no registry row. Without `cascade` (the swap), anything left in the
+  // shadow schema that the swap does not move (a type, a function) aborts the transaction: it
+  // may be what the moved relations use.
+  bool forget(pqxx::transaction_base& txn, db::Connection& conn, bool cascade) {
+    const bool registered =
+        db::exec(txn, conn, impl_.sql("delete from {schema}.shadow_rebuilds where name = $1"),
+                 p_.name())
+            .affected_rows() == 1;
     impl_.runner.parking().clear(txn, conn, shadow_key_);
     db::exec(txn, conn,
              impl_.sql("delete from {schema}.work_units where kind = $1 and name = $2"),
              shadow_key_.kind, shadow_key_.name);
-    db::exec(txn, conn, impl_.sql("delete from {schema}.shadow_rebuilds where name = $1"),
-             p_.name());
-    txn.exec("drop schema if exists " + db::quote_ident(shadow_schema_) + " cascade");
+    const auto drop = "drop schema if exists " + db::quote_ident(shadow_schema_);
+    if (cascade) {
+      txn.exec(drop + " cascade");
+    } else {
+      try {
+        txn.exec(drop);
+      } catch (const pqxx::sql_error& e) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    "the shadow schema of projection '" + p_.name() + "' holds objects a swap "
+                    "does not move (types, functions: only tables, views, sequences and foreign "
+                    "tables move); nothing was swapped (" + db::trim_message(e.what()) + ")");
+      }
+    }
     memo_ = {};
+    return registered;
   }
 
   // After a failed take-over or swap: the live projection's pause flag as it was, its lease
@@ -410,34 +455,47 @@ ShadowRebuildReport ProjectionDaemon::rebuild_shadow(const std::string& name,
                     "supports_shadow_rebuild(); see docs/projections.md, \"Shadow rebuilds\"); "
                     "nothing was written. Rebuild it in place instead");
   }
-  std::lock_guard guard(p.mutex);
   ShadowRebuild rebuild(*impl_, p);
   ShadowRebuildReport report;
   rebuild.begin();
   try {
+    // The build runs beside the live projection, in this runtime too: its mutex is not held.
     if (!rebuild.build(options, report)) {
       rebuild.release();
       return report;
     }
-    const auto live_epoch = rebuild.take_over_live(options);
-    for (int attempt = 1;; ++attempt) {
-      try {
-        auto last_catch_up = options;
-        last_catch_up.should_stop = nullptr;
-        rebuild.build(last_catch_up, report);
-        rebuild.swap(live_epoch, options, report);
-        break;
-      } catch (const Error& e) {
-        if (e.code() != ErrorCode::kTimeout || attempt == 3) {
-          rebuild.restore_live();
-          if (e.code() != ErrorCode::kTimeout) throw;
-          throw Error(ErrorCode::kTimeout,
-                      "could not lock the live read model of projection '" + name + "' within " +
-                          std::to_string(options.lock_timeout.count()) +
-                          " ms, three times (a long-running reader?); nothing was swapped and "
-                          "the shadow is kept: run the rebuild again");
+    // From the take-over to the swap this runtime's own ticks of the live projection wait.
+    std::lock_guard guard(p.mutex);
+    auto last_catch_up = options;
+    last_catch_up.should_stop = nullptr;
+    try {
+      for (int attempt = 1;; ++attempt) {
+        try {
+          rebuild.hold_live(options);
+          rebuild.build(last_catch_up, report);
+          const auto live_epoch = rebuild.hold_live(options);  // renewed for the swap's fence
+          rebuild.renew_shadow();
+          rebuild.swap(live_epoch, options, report);
+          break;
+        } catch (const Error& e) {
+          // Readers' locks (lock_timeout, a deadlock) or a lease that expired meanwhile.
+          const bool transient = e.code() == ErrorCode::kTimeout || e.retryable() ||
+                                 e.code() == ErrorCode::kLeaseLost;
+          if (!transient || attempt == 3) throw;
         }
       }
+    } catch (const Error& e) {
+      rebuild.restore_live();
+      if (e.code() != ErrorCode::kTimeout) throw;
+      throw Error(ErrorCode::kTimeout,
+                  "could not swap in the new read model of projection '" + name + "' (" +
+                      e.what() + "; three attempts, locks awaited " +
+                      std::to_string(options.lock_timeout.count()) +
+                      " ms each): nothing was swapped and the shadow is kept; run the rebuild "
+                      "again");
+    } catch (...) {
+      rebuild.restore_live();
+      throw;
     }
   } catch (...) {
     rebuild.release();
@@ -457,20 +515,19 @@ ShadowRebuildReport ProjectionDaemon::rebuild_shadow(const std::string& name,
 
 bool ProjectionDaemon::cancel_shadow_rebuild(const std::string& name) {
   impl_->require_known(name);
-  if (!impl_->shadow_progress(name)) return false;
   Projection* registered = impl_->find(name);
   Projection stored;  // an unregistered projection's shadow is cancelled all the same
   if (registered == nullptr) stored.key = {kProjectionKind, name};
   ShadowRebuild rebuild(*impl_, registered ? *registered : stored);
-  db::with_connection(impl_->pool(), [&](db::Connection& conn) {
+  return db::with_connection(impl_->pool(), [&](db::Connection& conn) {
     projections::ExplicitTransaction tx(conn, kQuietBegin);
     auto& txn = *tx;
     // Un-pause the live projection when a swap in progress paused it.
     db::exec(txn, conn, impl_->sql(kRestorePause), kProjectionKind, name);
-    rebuild.forget(txn, conn);
+    if (!rebuild.forget(txn, conn, true)) return false;  // none (or a swap just committed)
     tx.commit();
+    return true;
   });
-  return true;
 }
 
 std::optional<ShadowRebuildProgress> ProjectionDaemon::shadow_rebuild_progress(
