@@ -625,3 +625,99 @@ TEST_CASE("a_shadow_rebuild_runs_beside_a_serving_daemon_shows_in_status_and_han
   CHECK(eventually([&] { return owned(d) == 1; }, 20s));
   CHECK(rows(db, "c1") == 3015);  // primary key on global_seq: none twice
 }
+
+namespace {
+
+std::int64_t tenant_rows(const TestSchema& db, const std::string& tenant, const std::string& table) {
+  auto conn = db.raw();
+  pqxx::nontransaction txn(conn);
+  const auto q = "\"tenant_" + tenant + "\"." + table;
+  if (txn.exec("select to_regclass('" + q + "') is null")[0][0].as<bool>()) return -1;
+  return txn.exec("select count(*) from " + q)[0][0].as<std::int64_t>();
+}
+
+// Tenants named for this test (tenant schemas are per database, not per test schema), dropped
+// at the end.
+struct Tenants {
+  TestSchema& db;
+  std::vector<std::string> names;
+  std::string add(const std::string& prefix) {
+    names.push_back(prefix + "_" + rillflow::testing::random_suffix());
+    return names.back();
+  }
+  ~Tenants() {
+    for (const auto& n : names) {
+      try {
+        db.store().tenants().drop(n);
+      } catch (...) {
+      }
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("rillflowd_runs_each_unit_per_tenant_isolated_and_picks_up_a_new_tenant") {
+  TestSchema db;
+  Tenants t{db, {}};
+  const auto a = t.add("acme"), b = t.add("globex"), c = t.add("initech");
+  db.store().ensure_tenant(a);
+  db.store().ensure_tenant(b);
+  Setup s;
+  const auto config = write_temp("tenants.yaml", config_yaml(db, s) + "tenants: all\n");
+  DaemonProcess d(RILLFLOWD_PATH, config, env_for(db));
+  REQUIRE(d.wait_ready());
+  const auto append_to = [&](const std::string& tenant, int n) {
+    std::vector<Event> batch;
+    for (int i = 0; i < n; ++i) batch.emplace_back("Counted", i);
+    db.store().tenant(tenant).events().append_stream(new_uuid(), Expected::any(), batch);
+  };
+  append_to(a, 10);
+  append_to(b, 5);
+  // Each tenant's projection handles that tenant's events only, in that tenant's schema.
+  CHECK(eventually([&] { return tenant_rows(db, a, "c1") == 10; }, 60s));
+  INFO(d.log());
+  CHECK(eventually([&] { return tenant_rows(db, b, "c1") == 5; }, 60s));
+  CHECK(rows_or_zero(db, "c1") == 0);  // nothing in the base schema
+
+  const auto status = parse_json(http_get(d.port(), "/status").body);
+  std::set<std::string> tenants_seen;
+  for (const auto& p : status.at("projections").as_array())
+    tenants_seen.insert(std::string(p.at("tenant").as_string()));
+  CHECK(tenants_seen == std::set<std::string>{a, b});
+  const auto metrics = http_get(d.port(), "/metrics").body;
+  CHECK(contains(metrics, "tenant=\"" + a + "\""));
+  CHECK(contains(metrics, "tenant=\"" + b + "\""));
+
+  // A tenant provisioned while the daemon runs is picked up without a restart.
+  db.store().ensure_tenant(c);
+  append_to(c, 3);
+  CHECK(eventually([&] { return tenant_rows(db, c, "c1") == 3; }, 60s));
+  CHECK(contains(d.log(), "tenants: starting " + c));
+  append_to(a, 2);  // the others run on
+  CHECK(eventually([&] { return tenant_rows(db, a, "c1") == 12; }, 60s));
+  CHECK(tenant_rows(db, b, "c1") == 5);
+}
+
+TEST_CASE("a_listed_tenant_not_provisioned_keeps_rillflowd_unready_saying_which") {
+  TestSchema db;
+  Tenants t{db, {}};
+  const auto a = t.add("acme"), missing = t.add("later");
+  db.store().ensure_tenant(a);
+  Setup s;
+  const auto config = write_temp(
+      "tenants-listed.yaml", config_yaml(db, s) + "tenants: [" + a + ", " + missing + "]\n");
+  DaemonProcess d(RILLFLOWD_PATH, config, env_for(db));
+  REQUIRE(d.port() > 0);
+  CHECK(eventually(
+      [&] {
+        const auto r = http_get(d.port(), "/health/ready");
+        return r.status == 503 && contains(r.body, missing);
+      },
+      60s));
+  db.store().ensure_tenant(missing);
+  CHECK(eventually([&] { return http_get(d.port(), "/health/ready").status == 200; }, 60s));
+  std::vector<Event> batch{Event("Counted", 1)};
+  db.store().tenant(missing).events().append_stream(new_uuid(), Expected::any(), batch);
+  CHECK(eventually([&] { return tenant_rows(db, missing, "c1") == 1; }, 60s));
+}

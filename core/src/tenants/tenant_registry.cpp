@@ -21,7 +21,7 @@ namespace rillflow {
 
 namespace {
 
-constexpr std::string_view kPrefix = "tenant_";
+constexpr std::string_view kPrefix = kTenantSchemaPrefix;
 
 // The registry's columns as TenantInfo reads them (times as microseconds since the epoch).
 constexpr const char* kColumns =

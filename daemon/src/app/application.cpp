@@ -2,6 +2,9 @@
 
 #include "app/connect_service.hpp"
 
+#include <rillflow/events/notify.hpp>
+#include <rillflow/tenants/tenant_registry.hpp>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -27,6 +30,11 @@ Application::Application(config::Config cfg, std::string config_path,
               }),
       drain_(
           ctx_, membership_, [this] { stop_wakeups(); }, [this](int code) { finish(code); }),
+      tenants_(ctx_,
+               [this] {
+                 membership_.kick();
+                 status_.kick();
+               }),
       database_url_(std::move(database_url)) {}
 
 Application::~Application() {
@@ -71,6 +79,12 @@ asio::awaitable<void> Application::start() {
   auto store = co_await connect(ctx_);
   if (!store || ctx_.snapshot.draining) co_return;
   ctx_.store = std::move(*store);
+  try {
+    ctx_.tenants = co_await read_tenants(ctx_);
+  } catch (const std::exception& e) {
+    spdlog::error("cannot read the tenant registry ({}); tenants start once it can be read",
+                  e.what());
+  }
   ctx_.build_workers();
   ctx_.snapshot.started = true;
   const auto& cfg = ctx_.cfg;
@@ -86,15 +100,33 @@ asio::awaitable<void> Application::start() {
   } else if (cfg.daemon.notify) {
     listener_ = std::make_shared<listen::NotifyListener>(
         ctx_.loop, ctx_.pool, ctx_.listen_url.value_or(ctx_.url), cfg.daemon.notify_channel,
-        cfg.schema, [this] {
-          ctx_.metrics.wakeup(true);
-          ctx_.scheduler.wake_all();
-        });
+        [this](const std::vector<std::string>& schemas) { on_notify(schemas); });
     listener_->start();
   }
   poll_.start_polling();
   ctx_.scheduler.wake_all();
   membership_.start();  // its first round assigns the work and kicks the status refresh
+  tenants_.start();
+}
+
+// A NOTIFY's payload names the schema appended to: only the workers of that schema wake (the
+// base schema's, or one tenant's; other schemas sharing the channel are not ours).
+void Application::on_notify(const std::vector<std::string>& schemas) {
+  if (schemas.empty()) {
+    ctx_.scheduler.wake_all();
+    return;
+  }
+  bool ours = false;
+  for (const auto& schema : schemas) {
+    std::optional<std::string> tenant;
+    if (!ctx_.cfg.tenants.enabled) {
+      if (notify::concerns(schema, ctx_.cfg.schema)) tenant = "";
+    } else if (schema.starts_with(kTenantSchemaPrefix)) {
+      tenant = schema.substr(kTenantSchemaPrefix.size());
+    }
+    if (tenant && ctx_.scheduler.wake_tenant(*tenant)) ours = true;
+  }
+  if (ours) ctx_.metrics.wakeup(true);
 }
 
 void Application::on_signal(int signal) {
@@ -116,6 +148,7 @@ void Application::on_signal(int signal) {
 
 void Application::stop_wakeups() {
   poll_.stop_polling();
+  tenants_.stop();
   if (listener_) listener_->stop();
 }
 

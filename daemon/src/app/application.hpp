@@ -11,6 +11,7 @@
 #include "app/poll_service.hpp"
 #include "app/reload_service.hpp"
 #include "app/status_service.hpp"
+#include "app/tenant_service.hpp"
 #include "http/http_server.hpp"
 #include "listen/notify_listener.hpp"
 
@@ -37,6 +38,7 @@ class Application {
  private:
   boost::asio::awaitable<void> start();
   void on_signal(int signal);
+  void on_notify(const std::vector<std::string>& schemas);
   void stop_wakeups();
   void finish(int code);
 
@@ -49,6 +51,7 @@ class Application {
   MembershipService membership_;
   ReloadService reload_;
   DrainService drain_;
+  TenantService tenants_;
   int stop_signals_ = 0;
   std::optional<std::string> database_url_;
   int exit_code_ = 0;

@@ -4,6 +4,8 @@
 #include "snapshots/snapshotter_worker.hpp"
 #include "subscriptions/subscription_worker.hpp"
 
+#include <rillflow/tenants/tenant_registry.hpp>
+
 #include <algorithm>
 
 namespace rillflow::app {
@@ -33,12 +35,14 @@ std::vector<LoadedSubscription> load_subscriptions(const config::Config& cfg) {
 
 namespace {
 // The thread pool is sized at start: one thread per configured projection, snapshotter and
-// subscription unit, plus three for the services (connect, membership, status) and the
-// listener's reconnects.
+// subscription unit (eight with `tenants:`, whose count is not known yet: slices are short and
+// take turns), plus three for the services (connect, membership, status) and the listener's
+// reconnects.
 std::size_t pool_threads(const config::Config& cfg) {
-  std::size_t units = 0;
+  std::size_t units = cfg.projections.size() + cfg.snapshotters.size();
   for (const auto& s : cfg.subscriptions) units += s.unit_partitions().size();
-  return std::min<std::size_t>(64, cfg.projections.size() + cfg.snapshotters.size() + units + 3);
+  if (cfg.tenants.enabled) units *= 8;
+  return std::min<std::size_t>(64, units + 3);
 }
 }  // namespace
 
@@ -46,40 +50,97 @@ Context::Context(config::Config config, std::string path)
     : cfg(std::move(config)),
       config_path(std::move(path)),
       pool(pool_threads(cfg)),
-      metrics(rillflow::version()),
+      metrics(rillflow::version(), cfg.metrics.tenant_label),
       scheduler(loop, pool),
       owner(ProjectionDaemon::new_owner_id()) {
   snapshot.owner = owner;
   snapshot.version = rillflow::version();
 }
 
-void Context::build_workers() {
-  auto builder = ProjectionDaemon::builder(*store)
-                     .owner_id(owner)
-                     .lease_ttl(std::chrono::milliseconds(cfg.daemon.lease_ttl_ms))
+TenantSet resolve_tenants(const Store& base, const config::TenantsConfig& cfg) {
+  TenantSet out;
+  if (!cfg.enabled) return out;
+  std::vector<std::string> registered;
+  for (const auto& t : base.tenants().list()) registered.push_back(t.name);  // sorted by name
+  if (cfg.all) {
+    out.active = std::move(registered);
+    return out;
+  }
+  for (const auto& name : cfg.names) {  // sorted by the config parser
+    auto& into = std::binary_search(registered.begin(), registered.end(), name) ? out.active
+                                                                               : out.missing;
+    into.push_back(name);
+  }
+  return out;
+}
+
+namespace {
+
+ProjectionDaemon projection_runtime(const Context& ctx, const Store& store, bool with_registry) {
+  auto builder = ProjectionDaemon::builder(store)
+                     .owner_id(ctx.owner)
+                     .lease_ttl(std::chrono::milliseconds(ctx.cfg.daemon.lease_ttl_ms))
                      .heartbeat_interval(kHeartbeatInterval);
-  for (const auto& p : registry)
-    builder.register_projection(p.config.name, p.handler, p.config.options());
-  daemon = std::make_shared<ProjectionDaemon>(builder.build());
-  std::vector<std::shared_ptr<runtime::Worker>> workers;
-  for (const auto& p : registry)
-    workers.push_back(
-        std::make_shared<projections::ProjectionWorker>(daemon, p.config.name, metrics));
+  if (with_registry) {
+    for (const auto& p : ctx.registry)
+      builder.register_projection(p.config.name, p.handler, p.config.options());
+  }
+  return builder.build();
+}
+
+// One worker per unit of the registry, in `unit_store`'s schema (that of `tenant`, or the
+// base's).
+void add_units(Context& ctx, const Store& unit_store, const std::string& tenant,
+               const std::shared_ptr<ProjectionDaemon>& runtime,
+               std::vector<std::shared_ptr<runtime::Worker>>& workers) {
+  const auto& cfg = ctx.cfg;
+  auto& metrics = ctx.metrics;
+  const auto& owner = ctx.owner;
+  for (const auto& p : ctx.registry)
+    workers.push_back(std::make_shared<projections::ProjectionWorker>(runtime, p.config.name,
+                                                                      metrics, tenant));
   // Snapshotters take their leases under this node's owner id, the one membership assigns by.
-  for (const auto& s : snapshotters) {
+  for (const auto& s : ctx.snapshotters) {
     auto options = s.config.options(std::chrono::milliseconds(cfg.daemon.lease_ttl_ms));
     options.owner = owner;
     workers.push_back(std::make_shared<snapshots::SnapshotterWorker>(
-        Snapshotter(*store, s.folder, std::move(options)),
-        std::chrono::milliseconds(s.config.interval_ms), metrics));
+        Snapshotter(unit_store, s.folder, std::move(options)),
+        std::chrono::milliseconds(s.config.interval_ms), metrics, tenant));
   }
   // Subscription units join their groups under this node's owner id (member owner/unit).
-  for (const auto& s : subscriptions) {
+  for (const auto& s : ctx.subscriptions) {
     workers.push_back(std::make_shared<subscriptions::SubscriptionWorker>(
-        *store, s.config, s.partition, s.handler, owner,
-        std::chrono::milliseconds(cfg.daemon.lease_ttl_ms), metrics));
+        unit_store, s.config, s.partition, s.handler, owner,
+        std::chrono::milliseconds(cfg.daemon.lease_ttl_ms), metrics, tenant));
+  }
+}
+
+}  // namespace
+
+void Context::build_workers() {
+  const bool per_tenant = cfg.tenants.enabled;
+  daemon = std::make_shared<ProjectionDaemon>(projection_runtime(*this, *store, !per_tenant));
+  tenant_daemons.clear();
+  std::vector<std::shared_ptr<runtime::Worker>> workers;
+  if (!per_tenant) {
+    add_units(*this, *store, "", daemon, workers);
+  } else {
+    for (const auto& tenant : tenants.active) {
+      // Listed in the registry by resolve_tenants: no lookup needed to open its schema.
+      const Store tenant_store = store->with_schema(tenant_schema_of(tenant));
+      tenant_daemons.push_back(
+          std::make_shared<ProjectionDaemon>(projection_runtime(*this, tenant_store, true)));
+      add_units(*this, tenant_store, tenant, tenant_daemons.back(), workers);
+    }
   }
   scheduler.set_workers(std::move(workers));
+}
+
+std::vector<std::shared_ptr<ProjectionDaemon>> Context::runtimes() const {
+  std::vector<std::shared_ptr<ProjectionDaemon>> out;
+  if (daemon) out.push_back(daemon);
+  out.insert(out.end(), tenant_daemons.begin(), tenant_daemons.end());
+  return out;
 }
 
 }  // namespace rillflow::app

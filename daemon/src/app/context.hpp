@@ -49,6 +49,16 @@ std::vector<LoadedSnapshotter> load_snapshotters(const config::Config& cfg);
 /// One handler instance per subscription unit; throws PluginError for the first that fails.
 std::vector<LoadedSubscription> load_subscriptions(const config::Config& cfg);
 
+/// The tenants rillflowd's units run in (`tenants:`), as last read from the tenant registry.
+struct TenantSet {
+  std::vector<std::string> active;   ///< configured and provisioned, sorted
+  std::vector<std::string> missing;  ///< listed in `tenants:` but not provisioned, sorted
+  bool operator==(const TenantSet&) const = default;
+};
+
+/// The tenants `cfg` selects among those registered in `base`'s schema (one query; pool).
+TenantSet resolve_tenants(const Store& base, const config::TenantsConfig& cfg);
+
 /// How often the membership service heartbeats; a node silent for 2.5 of these (at most the
 /// lease TTL) is not live for assignment (core's Membership::live_window_for).
 inline constexpr std::chrono::milliseconds kHeartbeatInterval{1000};
@@ -56,8 +66,12 @@ inline constexpr std::chrono::milliseconds kHeartbeatInterval{1000};
 struct Context {
   Context(config::Config config, std::string path);
 
-  /// Builds the runtime and one worker per unit of the registry (loop thread, store set).
+  /// Builds the runtime and one worker per unit of the registry, once per tenant of `tenants`
+  /// with `tenants:` set, else in the base schema (loop thread, store set; no database I/O).
   void build_workers();
+  /// Every projection runtime: the base's, then one per tenant (leases to give back, ticks to
+  /// prune).
+  std::vector<std::shared_ptr<ProjectionDaemon>> runtimes() const;
 
   config::Config cfg;
   std::string config_path;
@@ -74,8 +88,12 @@ struct Context {
   std::optional<std::string> listen_url;  ///< database.listen_url_*: a direct URL for LISTEN
   std::optional<Store> store;
   /// The projections' runtime; rebuilt by a reload. Also the node's membership handle
-  /// (heartbeat, leave) until the other kinds bring their own runtimes.
+  /// (heartbeat, leave) until the other kinds bring their own runtimes. With `tenants:` it
+  /// runs nothing itself (the base schema holds the registry and the membership).
   std::shared_ptr<ProjectionDaemon> daemon;
+  /// With `tenants:`: one projection runtime per tenant of `tenants.active`, in that order.
+  std::vector<std::shared_ptr<ProjectionDaemon>> tenant_daemons;
+  TenantSet tenants;
   status::StatusSnapshot snapshot;
   std::vector<std::string> live_nodes;  ///< the membership service's last heartbeat answer
   std::atomic<bool> stopping{false};    ///< SIGTERM: blocking loops on the pool give up

@@ -37,13 +37,13 @@ asio::awaitable<void> scheduler_drained(Context& ctx) {
 namespace {
 
 // Built outside the coroutine body (g++ 12 mishandles captures of coroutine locals).
-auto leave_work(std::shared_ptr<ProjectionDaemon> daemon,
+auto leave_work(std::vector<std::shared_ptr<ProjectionDaemon>> runtimes,
                 std::vector<std::shared_ptr<runtime::Worker>> workers) {
-  return [daemon = std::move(daemon), workers = std::move(workers)] {
+  return [runtimes = std::move(runtimes), workers = std::move(workers)] {
     for (const auto& w : workers) w->release();  // subscription units leave their groups
     try {
-      daemon->release_leases();
-      daemon->leave();
+      for (const auto& runtime : runtimes) runtime->release_leases();
+      runtimes.front()->leave();  // the base schema's membership
       spdlog::info("leases released");
     } catch (const std::exception& e) {
       spdlog::warn("could not release leases: {} (they expire after daemon.lease_ttl_ms)",
@@ -92,7 +92,7 @@ asio::awaitable<void> DrainService::run() {
   // No heartbeat may land after leave(): the others would wait a lease TTL for this node.
   co_await membership_stopped(ctx_, membership_);
   if (ctx_.daemon)
-    co_await runtime::on_pool(ctx_.pool, leave_work(ctx_.daemon, ctx_.scheduler.workers()));
+    co_await runtime::on_pool(ctx_.pool, leave_work(ctx_.runtimes(), ctx_.scheduler.workers()));
   finish_(0);
 }
 

@@ -24,20 +24,26 @@ struct Round {
   std::string error;
 };
 
-auto round_work(std::shared_ptr<ProjectionDaemon> daemon, std::vector<runtime::UnitKey> units,
-                bool prune_due, std::string owner) {
+auto round_work(std::vector<std::shared_ptr<ProjectionDaemon>> runtimes,
+                std::vector<runtime::UnitKey> units, bool prune_due, std::string owner) {
   return
-      [daemon = std::move(daemon), units = std::move(units), prune_due, owner = std::move(owner)] {
+      [runtimes = std::move(runtimes), units = std::move(units), prune_due, owner = std::move(owner)] {
         Round out;
         try {
-          out.live = daemon->heartbeat();
-          if (prune_due) daemon->prune_ticks();
+          out.live = runtimes.front()->heartbeat();  // the base schema's: one membership
+          if (prune_due) {
+            for (const auto& runtime : runtimes) runtime->prune_ticks();
+          }
           out.mine = runtime::assign_units(units, out.live, owner);
         } catch (const std::exception& e) {
           out.error = e.what();
         }
         return out;
       };
+}
+
+std::string in_tenant(const runtime::UnitKey& key) {
+  return key.tenant.empty() ? std::string() : " of tenant " + key.tenant;
 }
 
 std::vector<runtime::UnitKey> unit_keys(const runtime::Scheduler& scheduler) {
@@ -103,7 +109,7 @@ asio::awaitable<void> MembershipService::round() {
   const bool prune_due = std::chrono::steady_clock::now() - last_prune_ > std::chrono::minutes(1);
   if (prune_due) last_prune_ = std::chrono::steady_clock::now();
   Round r = co_await runtime::on_pool(
-      ctx_.pool, round_work(daemon, unit_keys(ctx_.scheduler), prune_due, ctx_.owner));
+      ctx_.pool, round_work(ctx_.runtimes(), unit_keys(ctx_.scheduler), prune_due, ctx_.owner));
   // A reload replaced the runtime meanwhile, or a drain began: this round's answer is stale.
   if (daemon != ctx_.daemon || ctx_.snapshot.draining) co_return;
   if (!r.error.empty()) {
@@ -113,11 +119,12 @@ asio::awaitable<void> MembershipService::round() {
   ctx_.live_nodes = std::move(r.live);
   const auto change = apply_assignment(ctx_.scheduler.workers(), r.mine);
   for (const auto& key : change.gained) {
-    spdlog::info("membership: gained {} '{}'", key.kind, key.name);
+    spdlog::info("membership: gained {} '{}'{}", key.kind, key.name, in_tenant(key));
     ctx_.scheduler.wake(key);
   }
   for (const auto& key : change.lost) {
-    spdlog::info("membership: {} '{}' moved to another node", key.kind, key.name);
+    spdlog::info("membership: {} '{}'{} moved to another node", key.kind, key.name,
+                 in_tenant(key));
     ctx_.scheduler.wake(key);  // its next slice gives the lease back
   }
   if (on_round_ && (!change.gained.empty() || !change.lost.empty())) on_round_();

@@ -3,6 +3,7 @@
 #include "app/drain_service.hpp"
 #include "app/logging.hpp"
 #include "app/systemd_notify.hpp"
+#include "app/tenant_service.hpp"
 #include "runtime/on_pool.hpp"
 
 #include <spdlog/spdlog.h>
@@ -39,20 +40,42 @@ auto load_work(std::string path) {
   };
 }
 
-auto release_work(std::shared_ptr<ProjectionDaemon> old,
+auto release_work(std::vector<std::shared_ptr<ProjectionDaemon>> old,
                   std::vector<std::shared_ptr<runtime::Worker>> workers) {
   return [old = std::move(old), workers = std::move(workers)] {
     // Subscription units close their subscribers: a removed one's leases and membership go.
     for (const auto& w : workers) w->release();
     try {
-      if (old) old->release_leases();
+      for (const auto& runtime : old) runtime->release_leases();
     } catch (const std::exception& e) {
       spdlog::warn("reload: could not release the old leases: {} (they expire)", e.what());
     }
   };
 }
 
+auto apply_loaded(Context& ctx, Loaded& loaded, TenantSet tenants) {
+  return [&ctx, &loaded, tenants = std::move(tenants)] {
+    ctx.registry = std::move(loaded.registry);
+    // Snapshotters hold no lease between runs, and none runs once drained: rebuilding is all.
+    ctx.snapshotters = std::move(loaded.snapshotters);
+    ctx.subscriptions = std::move(loaded.subscriptions);
+    ctx.tenants = tenants;
+  };
+}
+
 }  // namespace
+
+asio::awaitable<void> restart_workers(Context& ctx, std::function<void()> change) {
+  co_await scheduler_drained(ctx);
+  if (ctx.store) {
+    co_await runtime::on_pool(ctx.pool, release_work(ctx.runtimes(), ctx.scheduler.workers()));
+  }
+  change();
+  if (ctx.snapshot.draining) co_return;  // a SIGTERM arrived meanwhile: stay drained
+  if (ctx.store) ctx.build_workers();
+  ctx.scheduler.resume();
+  if (ctx.store) ctx.scheduler.wake_all();
+}
 
 ReloadService::ReloadService(Context& ctx, std::function<void()> on_applied)
     : ctx_(ctx), on_applied_(std::move(on_applied)) {}
@@ -81,19 +104,16 @@ asio::awaitable<void> ReloadService::run() {
   }
   config::apply_reloadable(ctx_.cfg, *loaded.next);
   set_log_level(ctx_.cfg.logging.level);
-  co_await scheduler_drained(ctx_);
-  ctx_.registry = std::move(loaded.registry);
-  // Snapshotters hold no lease between runs, and none runs once drained: rebuilding them is all.
-  ctx_.snapshotters = std::move(loaded.snapshotters);
-  ctx_.subscriptions = std::move(loaded.subscriptions);
-  if (ctx_.store) {
-    co_await runtime::on_pool(ctx_.pool, release_work(ctx_.daemon, ctx_.scheduler.workers()));
+  TenantSet tenants;
+  try {
+    tenants = co_await read_tenants(ctx_);
+  } catch (const std::exception& e) {
+    spdlog::warn("reload: cannot read the tenant registry ({}); no tenant runs until it can",
+                 e.what());
   }
+  co_await restart_workers(ctx_, apply_loaded(ctx_, loaded, std::move(tenants)));
   ctx_.reloading = false;
-  if (ctx_.snapshot.draining) co_return;  // a SIGTERM arrived meanwhile: stay drained
-  if (ctx_.store) ctx_.build_workers();
-  ctx_.scheduler.resume();
-  if (ctx_.store) ctx_.scheduler.wake_all();
+  if (ctx_.snapshot.draining) co_return;
   notify_ready();
   if (ctx_.store) {
     spdlog::info("reloaded: {} projection(s), {} snapshotter(s), {} subscription unit(s)",

@@ -12,6 +12,12 @@
 
 namespace rillflow::app {
 
+/// Drains the workers (waits for running slices), gives back what they and the projection
+/// runtimes hold, runs `change` (a new registry, a new tenant set), then builds the workers again
+/// and wakes them (loop thread; the caller sets ctx.reloading around it). Shared by SIGHUP
+/// reloads and the tenant service. With a drain begun meanwhile, the workers stay stopped.
+boost::asio::awaitable<void> restart_workers(Context& ctx, std::function<void()> change);
+
 class ReloadService {
  public:
   /// `on_applied` runs on the loop once the new workers are built.

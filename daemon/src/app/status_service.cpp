@@ -3,11 +3,15 @@
 #include "app/systemd_notify.hpp"
 #include "runtime/on_pool.hpp"
 
+#include <rillflow/tenants/tenant_registry.hpp>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
 
 namespace rillflow::app {
 
@@ -32,17 +36,25 @@ auto read_work(Store store, std::vector<std::shared_ptr<runtime::Worker>> worker
         s.schema_problems = store.schema().drift().problems;
         s.schema_ok = s.schema_problems.empty();
       }
+      std::vector<std::string> tenants;  // the schemas workers read: "" (base) or tenants
       for (const auto& worker : workers) {
         status::WorkerView w;
         worker->describe(w);
+        w.tenant = worker->tenant();
+        if (std::find(tenants.begin(), tenants.end(), w.tenant) == tenants.end())
+          tenants.push_back(w.tenant);
         s.workers.push_back(std::move(w));
       }
-      // What holds consumers back: one statement for all of them, not one per consumer.
-      for (auto& blocked : store.projections().blocked_consumers()) {
-        for (auto& w : s.workers) {
-          if (w.kind != blocked.kind || w.name != blocked.name) continue;
-          if (!w.blocked_by) w.blocked_by = blocked.blocker;  // oldest first
-          ++w.blockers;
+      // What holds consumers back: one statement per schema, not one per consumer.
+      for (const auto& tenant : tenants) {
+        const auto schema_store =
+            tenant.empty() ? store : store.with_schema(tenant_schema_of(tenant));
+        for (auto& blocked : schema_store.projections().blocked_consumers()) {
+          for (auto& w : s.workers) {
+            if (w.tenant != tenant || w.kind != blocked.kind || w.name != blocked.name) continue;
+            if (!w.blocked_by) w.blocked_by = blocked.blocker;  // oldest first
+            ++w.blockers;
+          }
         }
       }
       s.db_ok = true;
@@ -107,6 +119,7 @@ asio::awaitable<void> StatusService::refresh() {
   s.owner = previous.owner;
   s.version = previous.version;
   s.live_nodes = ctx_.live_nodes;
+  s.missing_tenants = ctx_.tenants.missing;
   s.refreshed_at = std::chrono::system_clock::now();
   if (!s.db_ok) s.workers = previous.workers;  // keep the last known figures
   // A batch running longer than two lease lifetimes (and a minute) is stuck.
@@ -115,13 +128,14 @@ asio::awaitable<void> StatusService::refresh() {
   s.stuck = ctx_.scheduler.running_longer_than(threshold);
   const auto running = ctx_.scheduler.running();
   for (auto& w : s.workers) {
+    const runtime::UnitKey key_of_view{w.kind, w.name, w.tenant};
     for (const auto& [key, seconds] : running) {
-      if (key.kind != w.kind || key.name != w.name) continue;
+      if (!(key == key_of_view)) continue;
       w.running = seconds > 0;
       w.running_for_seconds = seconds;
     }
     for (const auto& worker : workers) {
-      if (worker->key().kind != w.kind || worker->name() != w.name) continue;
+      if (!(worker->key() == key_of_view)) continue;
       w.assigned = worker->assigned();
       w.waiting_reason = w.running ? "processing" : worker->last_outcome();
     }

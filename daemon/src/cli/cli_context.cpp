@@ -41,6 +41,7 @@ Store& Context::store() {
       if (e.code() == ErrorCode::kInvalidArgument) throw UsageError(e.what());
       throw;
     }
+    if (!tenant.empty()) store_ = store_->tenant(tenant);
   }
   return *store_;
 }

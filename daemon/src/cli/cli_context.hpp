@@ -33,6 +33,8 @@ struct Context {
   std::string config_path;
   bool json = false;
   std::string prepared_statements;  ///< --prepared-statements; empty: the config's, else auto
+  /// `projections --tenant NAME`: store() is that tenant's (TenantNotFound when unprovisioned).
+  std::string tenant;
   /// The command chosen on the command line; returns the exit code.
   std::function<int()> run;
 

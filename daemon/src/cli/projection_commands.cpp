@@ -213,6 +213,20 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand(
       "projections", "Projection admin (add --config to load the projection plugins)");
   group->require_subcommand(1);
+  group->fallthrough();  // --tenant before or after the subcommand
+  group
+      ->add_option("--tenant", ctx.tenant,
+                   "Work on this tenant's projections (schema tenant_NAME of --schema's registry)")
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            try {
+              validate_tenant_name(text);
+            } catch (const Error& e) {
+              return std::string(e.what());
+            }
+            return std::string();
+          },
+          "TENANT"));
   static std::string name;
   static std::int64_t position = 0, id = 0;
   static std::size_t limit = 100;

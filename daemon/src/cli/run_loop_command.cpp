@@ -61,6 +61,11 @@ void add_run_loop_command(CLI::App& app, Context& ctx) {
       cfg.http.port = port;
       cfg.daemon.notify = use_notify == "true";
       cfg.schema = ctx.effective_schema();
+      if (!ctx.tenant.empty()) {  // projections --tenant NAME run-loop: that tenant only
+        cfg.tenants = config::TenantsConfig{};
+        cfg.tenants.enabled = true;
+        cfg.tenants.names = {ctx.tenant};
+      }
       std::optional<std::string> url;
       if (!ctx.database_url.empty()) url = ctx.database_url;
       app::setup_logging(cfg.logging);

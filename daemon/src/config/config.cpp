@@ -6,6 +6,7 @@
 #include <rillflow/schema/schema_manager.hpp>
 #include <rillflow/snapshots/snapshotter.hpp>
 #include <rillflow/store.hpp>
+#include <rillflow/tenants/tenant_registry.hpp>
 #include <rillflow/uuid.hpp>
 
 #include <yaml-cpp/yaml.h>
@@ -504,6 +505,43 @@ const Key<Config> kKeys[] = {
      "one partition of its group) runs on one daemon at a time; SIGHUP adds, removes and "
      "changes them.",
      &parse_subscriptions, RILLFLOW_CONFIG_FIELD(subscriptions)},
+    {"tenants", "all | list of tenant names", "(none: the base schema only)", true,
+     "Schema-per-tenant (docs/tenants.md): run every projection, subscription and snapshotter "
+     "once per tenant, in the tenant's schema, with that tenant's checkpoints and leases. `all`: "
+     "every tenant in the registry of `schema`, a new one picked up within "
+     "daemon.poll_interval_ms; a list: those tenants (one not provisioned yet makes the daemon "
+     "unready, saying which). Unset: the units run in `schema` itself.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.tenants = TenantsConfig{};
+       c.tenants.enabled = true;
+       if (n.IsScalar()) {
+         if (read_string(n, w) != "all")
+           throw ConfigError(at(w, n), "expected all or a list of tenant names, got " + shown(n));
+         c.tenants.all = true;
+         return;
+       }
+       c.tenants.names = read_string_list(n, w);
+       std::set<std::string> seen;
+       for (const auto& name : c.tenants.names) {
+         try {
+           validate_tenant_name(name);
+         } catch (const Error& e) {
+           throw ConfigError(at(w, n), e.what());
+         }
+         if (!seen.insert(name).second)
+           throw ConfigError(at(w, n), "tenant '" + name + "' is listed twice");
+       }
+       std::sort(c.tenants.names.begin(), c.tenants.names.end());
+     },
+     RILLFLOW_CONFIG_FIELD(tenants)},
+    {"metrics.tenant_label", "boolean", "true", false,
+     "Label every per-unit series with `tenant` (with `tenants:` set). Each tenant then adds "
+     "its own series per unit (about 10 per projection): switch it off to keep the series count "
+     "flat; counters then sum over tenants and gauges show the largest value.",
+     [](Config& c, const YAML::Node& n, const std::string& w) {
+       c.metrics.tenant_label = read_bool(n, w);
+     },
+     RILLFLOW_CONFIG_FIELD(metrics.tenant_label)},
 };
 
 #undef RILLFLOW_CONFIG_FIELD

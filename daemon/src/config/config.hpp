@@ -108,6 +108,18 @@ struct SubscriptionEntry {
   bool operator==(const SubscriptionEntry&) const = default;
 };
 
+/// `tenants:`: run every unit once per tenant schema (docs/tenants.md).
+struct TenantsConfig {
+  bool enabled = false;            ///< the key is set: units run per tenant, not in `schema`
+  bool all = false;                ///< every tenant of the registry, new ones picked up
+  std::vector<std::string> names;  ///< else these tenants (validated names, no duplicates)
+  bool operator==(const TenantsConfig&) const = default;
+};
+
+struct MetricsConfig {
+  bool tenant_label{};  ///< label per-unit series with `tenant`
+};
+
 struct Config {
   DatabaseConfig database;
   std::string schema;
@@ -117,6 +129,8 @@ struct Config {
   std::vector<ProjectionConfig> projections;
   std::vector<SnapshotterEntry> snapshotters;
   std::vector<SubscriptionEntry> subscriptions;
+  TenantsConfig tenants;
+  MetricsConfig metrics;
   std::string source;  ///< the file it came from (for messages)
 };
 

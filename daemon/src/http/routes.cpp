@@ -129,6 +129,7 @@ std::string status_json(const status::StatusSnapshot& s) {
     for (const auto& [key, value] : boost::json::object{
              {"kind", w.kind},
              {"name", w.name},
+             {"tenant", w.tenant.empty() ? Json(nullptr) : Json(w.tenant)},
              {"owned", w.owned},
              {"assigned", w.assigned},
              {"running", w.running},
@@ -157,6 +158,8 @@ std::string status_json(const status::StatusSnapshot& s) {
              {"version", s.version},
              {"owner", s.owner},
              {"live_nodes", boost::json::array(s.live_nodes.begin(), s.live_nodes.end())},
+             {"missing_tenants",
+              boost::json::array(s.missing_tenants.begin(), s.missing_tenants.end())},
              {"ready", reason.empty()},
              {"reason", reason},
              {"database",

@@ -1,6 +1,5 @@
 #include "listen/notify_listener.hpp"
 
-#include <rillflow/events/notify.hpp>
 #include <rillflow/redact.hpp>
 
 #include <libpq-fe.h>
@@ -8,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include <unistd.h>
+#include <algorithm>
 #include <cstdlib>
 
 namespace rillflow::listen {
@@ -15,13 +15,11 @@ namespace rillflow::listen {
 namespace asio = boost::asio;
 
 NotifyListener::NotifyListener(asio::io_context& loop, asio::thread_pool& pool, std::string url,
-                               std::string channel, std::string schema,
-                               std::function<void()> on_wakeup)
+                               std::string channel, Wakeup on_wakeup)
     : loop_(loop),
       pool_(pool),
       url_(std::move(url)),
       channel_(std::move(channel)),
-      schema_(std::move(schema)),
       on_wakeup_(std::move(on_wakeup)),
       socket_(loop),
       retry_timer_(loop) {}
@@ -119,7 +117,7 @@ void NotifyListener::attach(PGconn* conn) {
     return;
   }
   spdlog::info("listening for NOTIFY on channel {}", channel_);
-  on_wakeup_();  // catch up on anything committed while not listening
+  on_wakeup_({});  // catch up on anything committed while not listening
   wait();
 }
 
@@ -138,12 +136,13 @@ void NotifyListener::on_readable() {
     drop_and_retry("LISTEN connection lost: " + why);
     return;
   }
-  bool relevant = false;
+  std::vector<std::string> schemas;
   while (PGnotify* n = PQnotifies(conn_)) {
-    relevant = relevant || rillflow::notify::concerns(n->extra, schema_);
+    if (std::find(schemas.begin(), schemas.end(), n->extra) == schemas.end())
+      schemas.emplace_back(n->extra);
     PQfreemem(n);
   }
-  if (relevant) on_wakeup_();
+  if (!schemas.empty()) on_wakeup_(schemas);
   wait();
 }
 

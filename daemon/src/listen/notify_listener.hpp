@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 typedef struct pg_conn PGconn;
 
@@ -19,9 +20,12 @@ namespace rillflow::listen {
 
 class NotifyListener : public std::enable_shared_from_this<NotifyListener> {
  public:
+  /// What woke it: the schemas named by the notifications read at once (their payloads,
+  /// distinct), or none after a (re)connect, when every consumer should look.
+  using Wakeup = std::function<void(const std::vector<std::string>& schemas)>;
   /// `on_wakeup` runs on the loop thread. Connecting (blocking) happens on `pool`.
   NotifyListener(boost::asio::io_context& loop, boost::asio::thread_pool& pool, std::string url,
-                 std::string channel, std::string schema, std::function<void()> on_wakeup);
+                 std::string channel, Wakeup on_wakeup);
   ~NotifyListener();
 
   void start();
@@ -37,8 +41,8 @@ class NotifyListener : public std::enable_shared_from_this<NotifyListener> {
 
   boost::asio::io_context& loop_;
   boost::asio::thread_pool& pool_;
-  std::string url_, channel_, schema_;
-  std::function<void()> on_wakeup_;
+  std::string url_, channel_;
+  Wakeup on_wakeup_;
   boost::asio::posix::stream_descriptor socket_;
   boost::asio::steady_timer retry_timer_;
   std::chrono::milliseconds backoff_{100};

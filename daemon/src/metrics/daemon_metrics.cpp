@@ -3,6 +3,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 
@@ -24,7 +25,7 @@ auto& family(Builder builder, const char* name, const char* help, prometheus::Re
 
 }  // namespace
 
-DaemonMetrics::DaemonMetrics(const std::string& version)
+DaemonMetrics::DaemonMetrics(const std::string& version, bool tenant_label)
     : registry_(std::make_shared<prometheus::Registry>()),
       processed_(family(prometheus::BuildCounter(), "rillflow_events_processed_total",
                         "Events handled by a projection (including events its filter skipped).",
@@ -89,7 +90,8 @@ DaemonMetrics::DaemonMetrics(const std::string& version)
                              "Events committed after the group's checkpoint.", *registry_)),
       sub_lag_seconds_(family(prometheus::BuildGauge(), "rillflow_subscription_lag_seconds",
                               "Age of the oldest event after the group's checkpoint.",
-                              *registry_)) {
+                              *registry_)),
+      tenant_label_(tenant_label) {
   auto& wakeups =
       family(prometheus::BuildCounter(), "rillflow_wakeups_total",
              "Worker wakeups by cause: a NOTIFY from an append, or the polling timer.", *registry_);
@@ -114,49 +116,59 @@ DaemonMetrics::DaemonMetrics(const std::string& version)
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
-ProjectionSeries& DaemonMetrics::projection(const std::string& name) {
+prometheus::Labels DaemonMetrics::with_tenant(prometheus::Labels labels,
+                                              const std::string& tenant) const {
+  if (tenant_label_ && !tenant.empty()) labels.emplace("tenant", tenant);
+  return labels;
+}
+
+ProjectionSeries& DaemonMetrics::projection(const std::string& name, const std::string& tenant) {
   std::lock_guard lock(mutex_);
-  auto it = series_.find(name);
+  const auto key = std::make_pair(name, tenant_key(tenant));
+  auto it = series_.find(key);
   if (it == series_.end()) {
-    const prometheus::Labels labels{{"projection", name}};
+    const auto labels = with_tenant({{"projection", name}}, tenant);
     static const prometheus::Histogram::BucketBoundaries kBuckets{
         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
     it = series_
-             .emplace(name, ProjectionSeries{&processed_.Add(labels), &retries_.Add(labels),
-                                             &batch_duration_.Add(labels, kBuckets),
-                                             &lag_events_.Add(labels), &lag_seconds_.Add(labels),
-                                             &dlq_depth_.Add(labels), &dlq_oldest_age_.Add(labels),
-                                             &lease_owned_.Add(labels), &paused_.Add(labels)})
+             .emplace(key, ProjectionSeries{&processed_.Add(labels), &retries_.Add(labels),
+                                            &batch_duration_.Add(labels, kBuckets),
+                                            &lag_events_.Add(labels), &lag_seconds_.Add(labels),
+                                            &dlq_depth_.Add(labels), &dlq_oldest_age_.Add(labels),
+                                            &lease_owned_.Add(labels), &paused_.Add(labels)})
              .first;
   }
   return it->second;
 }
 
-SnapshotterSeries& DaemonMetrics::snapshotter(const std::string& name) {
+SnapshotterSeries& DaemonMetrics::snapshotter(const std::string& name,
+                                              const std::string& tenant) {
   std::lock_guard lock(mutex_);
-  auto it = snapshotter_series_.find(name);
+  const auto key = std::make_pair(name, tenant_key(tenant));
+  auto it = snapshotter_series_.find(key);
   if (it == snapshotter_series_.end()) {
-    const prometheus::Labels labels{{"snapshotter", name}};
+    const auto labels = with_tenant({{"snapshotter", name}}, tenant);
     static const prometheus::Histogram::BucketBoundaries kBuckets{
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
     it = snapshotter_series_
-             .emplace(name, SnapshotterSeries{&snapshotter_runs_.Add(labels),
-                                              &snapshotter_candidates_.Add(labels),
-                                              &snapshots_written_.Add(labels),
-                                              &snapshotter_failures_.Add(labels),
-                                              &snapshotter_duration_.Add(labels, kBuckets),
-                                              &snapshotter_max_events_.Add(labels)})
+             .emplace(key, SnapshotterSeries{&snapshotter_runs_.Add(labels),
+                                             &snapshotter_candidates_.Add(labels),
+                                             &snapshots_written_.Add(labels),
+                                             &snapshotter_failures_.Add(labels),
+                                             &snapshotter_duration_.Add(labels, kBuckets),
+                                             &snapshotter_max_events_.Add(labels)})
              .first;
   }
   return it->second;
 }
 
-SubscriptionSeries& DaemonMetrics::subscription(const std::string& name, const std::string& group) {
+SubscriptionSeries& DaemonMetrics::subscription(const std::string& name, const std::string& group,
+                                                const std::string& tenant) {
   std::lock_guard lock(mutex_);
-  const auto key = std::make_pair(name, group);
+  const auto key = std::make_tuple(name, group, tenant_key(tenant));
   auto it = subscription_series_.find(key);
   if (it == subscription_series_.end()) {
-    const prometheus::Labels labels{{"subscription", name}, {"group", group}};
+    const auto labels = with_tenant({{"subscription", name}, {"group", group}}, tenant);
     it = subscription_series_
              .emplace(
                  key,
@@ -169,26 +181,46 @@ SubscriptionSeries& DaemonMetrics::subscription(const std::string& name, const s
   return it->second;
 }
 
+namespace {
+// A gauge's value over the workers that share its series (one per series when labelled by
+// tenant): the largest, or the sum.
+struct GaugeValues {
+  std::map<prometheus::Gauge*, double> values;
+  void max(prometheus::Gauge* g, double v) {
+    auto [it, fresh] = values.try_emplace(g, v);
+    if (!fresh) it->second = std::max(it->second, v);
+  }
+  void sum(prometheus::Gauge* g, double v) { values[g] += v; }
+  void set() const {
+    for (const auto& [g, v] : values) g->Set(v);
+  }
+};
+}  // namespace
+
 void DaemonMetrics::observe(const status::StatusSnapshot& status, std::size_t pool_connections) {
+  GaugeValues gauges;
   for (const auto& w : status.workers) {
-    consumer_blocked_.Add({{"consumer", w.name}, {"kind", w.kind}}).Set(w.blocked_seconds());
+    gauges.max(&consumer_blocked_.Add(with_tenant({{"consumer", w.name}, {"kind", w.kind}},
+                                                  w.tenant)),
+               w.blocked_seconds());
     if (w.kind == "subscription" && w.subscription.group_status) {
       const auto& g = *w.subscription.group_status;
-      auto& s = subscription(w.subscription.subscription, w.subscription.group);
-      s.in_flight->Set(static_cast<double>(g.in_flight));
-      s.max_in_flight->Set(static_cast<double>(g.max_in_flight.value_or(0)));
-      s.lag_events->Set(static_cast<double>(g.lag_events));
-      s.lag_seconds->Set(g.lag_seconds);
+      auto& s = subscription(w.subscription.subscription, w.subscription.group, w.tenant);
+      gauges.sum(s.in_flight, static_cast<double>(g.in_flight));
+      gauges.max(s.max_in_flight, static_cast<double>(g.max_in_flight.value_or(0)));
+      gauges.max(s.lag_events, static_cast<double>(g.lag_events));
+      gauges.max(s.lag_seconds, g.lag_seconds);
     }
     if (w.kind != "projection") continue;  // a snapshotter's series are set by its runs
-    auto& s = projection(w.name);
-    s.lag_events->Set(static_cast<double>(w.metrics.lag_events));
-    s.lag_seconds->Set(w.metrics.lag_seconds);
-    s.dlq_depth->Set(static_cast<double>(w.metrics.dlq_count));
-    s.dlq_oldest_age->Set(w.metrics.dlq_oldest_age_seconds);
-    s.lease_owned->Set(w.owned ? 1 : 0);
-    s.paused->Set(w.status && w.status->paused ? 1 : 0);
+    auto& s = projection(w.name, w.tenant);
+    gauges.max(s.lag_events, static_cast<double>(w.metrics.lag_events));
+    gauges.max(s.lag_seconds, w.metrics.lag_seconds);
+    gauges.sum(s.dlq_depth, static_cast<double>(w.metrics.dlq_count));
+    gauges.max(s.dlq_oldest_age, w.metrics.dlq_oldest_age_seconds);
+    gauges.sum(s.lease_owned, w.owned ? 1 : 0);
+    gauges.max(s.paused, w.status && w.status->paused ? 1 : 0);
   }
+  gauges.set();
   pool_open_->Set(static_cast<double>(pool_connections));
   ready_->Set(status::unready_reason(status).empty() ? 1 : 0);
 }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 
 namespace rillflow::metrics {
 
@@ -55,14 +56,17 @@ struct SubscriptionSeries {
 
 class DaemonMetrics {
  public:
-  explicit DaemonMetrics(const std::string& version);
+  /// `tenant_label`: series of a unit of a tenant carry the label tenant="<name>"; without it,
+  /// the tenants' units share one series per name (counters sum, gauges show the largest).
+  explicit DaemonMetrics(const std::string& version, bool tenant_label = true);
 
-  /// The series of one projection (thread-safe; created on first use).
-  ProjectionSeries& projection(const std::string& name);
-  /// The series of one snapshotter (thread-safe; created on first use).
-  SnapshotterSeries& snapshotter(const std::string& name);
-  /// The series of one subscription group (thread-safe; created on first use).
-  SubscriptionSeries& subscription(const std::string& name, const std::string& group);
+  // The series of one unit (thread-safe; created on first use). `tenant`: "" for the base
+  // schema's units.
+  ProjectionSeries& projection(const std::string& name, const std::string& tenant = {});
+  SnapshotterSeries& snapshotter(const std::string& name, const std::string& tenant = {});
+  /// One subscription group's series, shared by the group's partition workers.
+  SubscriptionSeries& subscription(const std::string& name, const std::string& group,
+                                   const std::string& tenant = {});
   void wakeup(bool from_notify) { (from_notify ? wakeups_notify_ : wakeups_poll_)->Increment(); }
   /// Updates the gauges that come from the status refresh.
   void observe(const status::StatusSnapshot& status, std::size_t pool_connections);
@@ -101,10 +105,16 @@ class DaemonMetrics {
   prometheus::Gauge* ready_;
   prometheus::Gauge* rss_;
   prometheus::Gauge* start_time_;
+  /// `labels` plus tenant="<tenant>" when labelled by tenant; the tenant part of series keys.
+  prometheus::Labels with_tenant(prometheus::Labels labels, const std::string& tenant) const;
+  std::string tenant_key(const std::string& tenant) const { return tenant_label_ ? tenant : ""; }
+
+  bool tenant_label_;
   std::mutex mutex_;
-  std::map<std::string, ProjectionSeries> series_;
-  std::map<std::string, SnapshotterSeries> snapshotter_series_;
-  std::map<std::pair<std::string, std::string>, SubscriptionSeries> subscription_series_;
+  std::map<std::pair<std::string, std::string>, ProjectionSeries> series_;  // (name, tenant)
+  std::map<std::pair<std::string, std::string>, SnapshotterSeries> snapshotter_series_;
+  std::map<std::tuple<std::string, std::string, std::string>, SubscriptionSeries>
+      subscription_series_;  // (name, group, tenant)
 };
 
 }  // namespace rillflow::metrics

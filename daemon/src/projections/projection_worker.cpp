@@ -11,8 +11,10 @@ constexpr int kBatchesPerSlice = 8;  // then yield to the scheduler (fairness, d
 }
 
 ProjectionWorker::ProjectionWorker(std::shared_ptr<ProjectionDaemon> daemon, std::string name,
-                                   metrics::DaemonMetrics& metrics)
-    : Worker({kKind, name}), daemon_(std::move(daemon)), series_(metrics.projection(name)) {}
+                                   metrics::DaemonMetrics& metrics, std::string tenant)
+    : Worker({kKind, name, std::move(tenant)}),
+      daemon_(std::move(daemon)),
+      series_(metrics.projection(key().name, key().tenant)) {}
 
 bool ProjectionWorker::run_slice(const std::atomic<bool>& stop) {
   if (!assigned()) {

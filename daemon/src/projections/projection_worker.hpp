@@ -18,8 +18,9 @@ namespace rillflow::projections {
 class ProjectionWorker final : public runtime::Worker {
  public:
   static constexpr const char* kKind = "projection";
+  /// `daemon` runs in the schema of `tenant` ("": the base schema).
   ProjectionWorker(std::shared_ptr<ProjectionDaemon> daemon, std::string name,
-                   metrics::DaemonMetrics& metrics);
+                   metrics::DaemonMetrics& metrics, std::string tenant = {});
   bool run_slice(const std::atomic<bool>& stop) override;
   void describe(status::WorkerView& view) const override;
   std::string last_outcome() const override;

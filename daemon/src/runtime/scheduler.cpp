@@ -23,6 +23,16 @@ void Scheduler::wake(const UnitKey& key) {
   }
 }
 
+bool Scheduler::wake_tenant(const std::string& tenant) {
+  bool any = false;
+  for (const auto& e : entries_) {
+    if (e->worker->tenant() != tenant) continue;
+    any = true;
+    if (!stop_) wake(e);
+  }
+  return any;
+}
+
 void Scheduler::wake(const std::shared_ptr<Entry>& entry) {
   if (entry->running) {
     entry->pending = true;

@@ -28,6 +28,8 @@ class Scheduler {
   void wake_all();
   /// Wakes the one worker of `key` (no-op when there is none).
   void wake(const UnitKey& key);
+  /// Wakes the workers of one tenant ("": the base schema's); false when it has none.
+  bool wake_tenant(const std::string& tenant);
   const std::vector<std::shared_ptr<Worker>>& workers() const { return workers_; }
   /// Stops starting slices; `on_idle` runs on the loop thread once none is running.
   void drain(std::function<void()> on_idle);

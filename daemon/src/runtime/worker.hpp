@@ -20,6 +20,12 @@
 
 namespace rillflow::runtime {
 
+/// `key` in the schema of `tenant` ("": the base schema).
+inline UnitKey in_tenant(UnitKey key, std::string tenant) {
+  key.tenant = std::move(tenant);
+  return key;
+}
+
 class Worker {
  public:
   explicit Worker(UnitKey key) : key_(std::move(key)) {}
@@ -27,9 +33,11 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  /// (kind, name): what the membership split and the status report go by.
+  /// (kind, name, tenant): what the membership split and the status report go by.
   const UnitKey& key() const { return key_; }
   const std::string& name() const { return key_.name; }
+  /// The tenant whose schema it works in ("": the base schema).
+  const std::string& tenant() const { return key_.tenant; }
 
   /// Whether this node runs the unit (membership service, loop thread).
   void set_assigned(bool assigned) { assigned_ = assigned; }

@@ -5,11 +5,12 @@
 namespace rillflow::snapshots {
 
 SnapshotterWorker::SnapshotterWorker(Snapshotter snapshotter, std::chrono::milliseconds interval,
-                                     metrics::DaemonMetrics& metrics, Clock clock)
-    : Worker({kKind, snapshotter.config().name}),
+                                     metrics::DaemonMetrics& metrics, std::string tenant,
+                                     Clock clock)
+    : Worker({kKind, snapshotter.config().name, std::move(tenant)}),
       snapshotter_(std::move(snapshotter)),
       interval_(interval),
-      series_(metrics.snapshotter(snapshotter_.config().name)),
+      series_(metrics.snapshotter(key().name, key().tenant)),
       clock_(clock ? std::move(clock) : Clock([] { return std::chrono::steady_clock::now(); })) {
   view_.interval_ms = interval_.count();
 }

@@ -27,7 +27,7 @@ class SnapshotterWorker final : public runtime::Worker {
 
   /// `clock` decides when a run is due (steady_clock::now when empty).
   SnapshotterWorker(Snapshotter snapshotter, std::chrono::milliseconds interval,
-                    metrics::DaemonMetrics& metrics, Clock clock = {});
+                    metrics::DaemonMetrics& metrics, std::string tenant = {}, Clock clock = {});
   /// Runs compact_once() when the interval since the last run (or the start) has passed, else
   /// nothing. Always returns false: the next run comes from a later wakeup (the polling timer).
   bool run_slice(const std::atomic<bool>& stop) override;

@@ -37,6 +37,11 @@ std::string unready_reason(const StatusSnapshot& s) {
     if (!s.schema_problems.empty()) why += ": " + s.schema_problems.front();
     return why;
   }
+  if (!s.missing_tenants.empty()) {
+    std::string why = "tenant(s) listed in the config but not provisioned:";
+    for (const auto& t : s.missing_tenants) why += " " + t;
+    return why + " (rillflow tenants ensure NAME)";
+  }
   if (!s.stuck.empty()) {
     std::string why = "stuck worker(s):";
     for (const auto& w : s.stuck) why += " " + w;

@@ -52,6 +52,7 @@ struct SubscriptionView {
 struct WorkerView {
   std::string kind = "projection";
   std::string name;
+  std::string tenant;  ///< the tenant whose schema it works in ("": the base schema)
   std::optional<ProjectionStatus> status;
   ProjectionMetrics metrics;
   bool owned = false;              ///< this process holds the lease
@@ -87,6 +88,8 @@ struct StatusSnapshot {
   std::vector<std::string> stuck;  ///< workers whose batch runs longer than the stuck threshold
   std::string owner;
   std::vector<std::string> live_nodes;  ///< owner ids of the runtimes sharing the projections
+  /// Tenants listed in `tenants:` that are not provisioned (the daemon is not ready).
+  std::vector<std::string> missing_tenants;
   std::string version;
   std::vector<WorkerView> workers;
   std::chrono::system_clock::time_point refreshed_at{};

@@ -16,8 +16,9 @@ constexpr int kCallsPerSlice = 10;
 SubscriptionWorker::SubscriptionWorker(Store store, config::SubscriptionEntry entry, int partition,
                                        std::shared_ptr<plugin::PluginSubscriptionHandler> handler,
                                        std::string owner, std::chrono::milliseconds lease_ttl,
-                                       metrics::DaemonMetrics& metrics)
-    : Worker(subscription_unit(entry.name, entry.group, partition)),
+                                       metrics::DaemonMetrics& metrics, std::string tenant)
+    : Worker(runtime::in_tenant(subscription_unit(entry.name, entry.group, partition),
+                                std::move(tenant))),
       store_(store),
       subs_(store),
       entry_(std::move(entry)),
@@ -25,7 +26,7 @@ SubscriptionWorker::SubscriptionWorker(Store store, config::SubscriptionEntry en
       handler_(std::move(handler)),
       member_(std::move(owner) + "/" + name()),
       lease_ttl_(lease_ttl),
-      series_(metrics.subscription(entry_.name, entry_.group)) {}
+      series_(metrics.subscription(entry_.name, entry_.group, key().tenant)) {}
 
 SubscriptionWorker::~SubscriptionWorker() {
   close();

@@ -30,7 +30,8 @@ class SubscriptionWorker final : public runtime::Worker {
   static constexpr const char* kKind = "subscription";
   SubscriptionWorker(Store store, config::SubscriptionEntry entry, int partition,
                      std::shared_ptr<plugin::PluginSubscriptionHandler> handler, std::string owner,
-                     std::chrono::milliseconds lease_ttl, metrics::DaemonMetrics& metrics);
+                     std::chrono::milliseconds lease_ttl, metrics::DaemonMetrics& metrics,
+                     std::string tenant = {});
   ~SubscriptionWorker() override;
 
   bool run_slice(const std::atomic<bool>& stop) override;

@@ -13,12 +13,15 @@ namespace rillflow::runtime {
 struct UnitKey {
   std::string kind;  ///< e.g. "projection"
   std::string name;  ///< unique within the kind, 1 to 200 characters
+  /// The tenant whose schema holds it ("": the store's own schema). Core's runtimes work in one
+  /// schema and leave it empty; rillflowd runs each unit once per tenant and splits them by it.
+  std::string tenant{};
 
   bool operator==(const UnitKey&) const = default;
   auto operator<=>(const UnitKey&) const = default;
 };
 
-/// The units `self` runs when the runtimes `live` share `units`: sorted by (kind, name), the
+/// The units `self` runs when the runtimes `live` share `units`: sorted by (kind, name, tenant), the
 /// i-th goes to the (i mod n)-th live runtime by owner id. When `self` is not in `live` (or
 /// `live` is empty) every unit is returned. Pure and thread-safe.
 std::vector<UnitKey> assign_units(std::vector<UnitKey> units, std::vector<std::string> live,

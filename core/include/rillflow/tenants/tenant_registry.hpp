@@ -31,6 +31,8 @@ inline constexpr std::size_t kMaxTenantNameLength = 48;
 /// Throws Error (kInvalidArgument) unless `name` matches [a-z][a-z0-9_]{0,47} and is not a
 /// reserved name (public, information_schema, pg_*). Nothing is sent to the database.
 void validate_tenant_name(std::string_view name);
+/// What a tenant's schema name starts with; the tenant's name follows.
+inline constexpr std::string_view kTenantSchemaPrefix = "tenant_";
 /// "tenant_<name>" for a valid name (validates it).
 std::string tenant_schema_of(std::string_view name);
 
