@@ -217,3 +217,34 @@ TEST_CASE("cli_health_schema_exits_1_when_any_tenant_drifts") {
   CHECK(has(r.output, "tenant_not_found"));
   CHECK(tenant_cli(db, {"tenants", "archive", ok_name}).exit_code == 2);  // --output missing
 }
+
+TEST_CASE("cli_projections_tenant_works_on_that_tenants_projections_only") {
+  TestSchema db;
+  const std::string tenant = "cli_" + rillflow::testing::random_suffix();
+  DropAtEnd cleanup{db, "tenant_" + tenant, {}};
+  db.store().ensure_tenant(tenant);
+  const std::string config = "/tmp/rillflow-cli-tenant-" + db.name() + ".yaml";
+  std::ofstream(config) << "schema: " << db.name() << "\nprojections:\n  - name: totals\n"
+                        << "    plugin: " << RILLFLOW_ORDER_TOTALS_PLUGIN << "\n"
+                        << "    settings: {table: cli_totals}\n";
+  for (int i = 0; i < 3; ++i) {
+    db.store().tenant(tenant).events().append_stream(
+        new_uuid(), Expected::any(), {Event("OrderPlaced", boost::json::object{{"total", i}})});
+  }
+  auto r = tenant_cli(db, {"--config", config, "projections", "--tenant", tenant,
+                           "run-until-idle"});
+  CHECK(r.exit_code == 0);
+  CHECK(has(r.output, "processed 3 event(s)"));
+  CHECK(count(db, "select count(*) from \"tenant_" + tenant + "\".cli_totals") == 3);
+  CHECK(count(db, "select count(*) from \"" + db.name() + "\".work_units") == 0);  // base: none
+  // The option after the subcommand works too; unknown and invalid tenants are refused.
+  r = tenant_cli(db, {"projections", "status", "totals", "--tenant", tenant});
+  CHECK(r.exit_code == 0);
+  CHECK(has(r.output, "totals: at global_seq 3"));
+  r = tenant_cli(db, {"projections", "--tenant", "nosuchtenant", "list"});
+  CHECK(r.exit_code == 1);
+  CHECK(has(r.output, "tenant_nosuchtenant"));
+  r = tenant_cli(db, {"projections", "--tenant", "Bad-Name", "list"});
+  CHECK(r.exit_code == 2);
+  std::remove(config.c_str());
+}
