@@ -1,8 +1,9 @@
 // rillflowd measured from outside: delivery latency (append commit -> handler) with NOTIFY and
-// with polling only, /health/ready latency while a projection catches up, and the daemon's RSS
-// idle and under load.
+// with polling only, /health/ready latency while a projection catches up, the daemon's RSS
+// idle and under load, and with --tenants N: idle CPU, RSS and one tenant's delivery latency
+// with N tenants x 1 projection.
 //
-//   bench_daemon [--events N] [--samples N] [--quick] [--durable] [--help]
+//   bench_daemon [--events N] [--samples N] [--tenants N] [--quick] [--durable] [--help]
 // Uses $DATABASE_URL when set, else an embedded PostgreSQL.
 
 #include "bench_cli.hpp"
@@ -21,6 +22,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -99,6 +102,74 @@ bool caught_up_on(DaemonProcess& d) {
   return p.at("position").as_int64() == p.at("head").as_int64() && p.at("head").as_int64() > 0;
 }
 
+// CPU seconds (user + system) the process has used.
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string skip;
+  for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt (fields 3-13)
+  double utime = 0, stime = 0;
+  fields >> utime >> stime;
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// rillflowd with `tenants: all` over `tenants` tenants, one projection each.
+void bench_tenants(bench::Cli& cli, const std::string& url, const std::vector<std::string>& env,
+                   int tenants, int samples) {
+  const std::string schema = "bench_tenants_" + std::to_string(getpid());
+  auto base = rillflow::Store::builder(url).schema(schema).build();
+  base.schema().sync();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> names;
+  for (int i = 0; i < tenants; ++i) {
+    names.push_back("b" + std::to_string(getpid()) + "_" + std::to_string(i));
+    base.ensure_tenant(names.back());
+  }
+  std::printf("\n%d tenants ensured in %.1f s\n", tenants,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const auto path = rillflow::e2e::write_temp(
+      schema + ".yaml",
+      config(schema, true, 1000, BENCH_LATENCY_PLUGIN, 500) + "tenants: all\n");
+  DaemonProcess d(RILLFLOWD_PATH, path, env);
+  if (!d.wait_ready(120s)) throw std::runtime_error("rillflowd did not become ready:\n" + d.log());
+  // Every tenant's unit listed and idle (its first batches done).
+  const auto started = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - started < 300s) {
+    const auto status = rillflow::parse_json(http_get(d.port(), "/status").body);
+    std::size_t idle = 0;
+    for (const auto& p : status.at("projections").as_array())
+      idle += p.at("waiting").as_string() == "idle" ? 1 : 0;
+    if (idle == static_cast<std::size_t>(tenants)) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  const double cpu0 = cpu_seconds(d.pid());
+  const auto w0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(10s);
+  const double idle_cpu =
+      (cpu_seconds(d.pid()) - cpu0) /
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count() * 100.0;
+  const long rss = rss_kib(d.pid());
+  auto one = base.tenant(names.front());
+  const auto lat = delivery_latencies_ms(one, url, "tenant_" + names.front(), samples, 10ms);
+  std::printf("rillflowd, %d tenants x 1 projection: idle CPU %.1f %% of one core, RSS %ld KiB\n",
+              tenants, idle_cpu, rss);
+  std::printf("%-34s %9s %9s %9s\n", "", "p50 ms", "p99 ms", "max ms");
+  std::printf("%-34s %9.2f %9.2f %9.2f\n", "one tenant, append -> handler", percentile(lat, 0.5),
+              percentile(lat, 0.99), percentile(lat, 1.0));
+  d.signal(SIGTERM);
+  d.wait_exit(60s);
+  cli.result("rillflowd idle CPU, " + std::to_string(tenants) + " tenants", "% of a core",
+             idle_cpu, 0, false);
+  cli.result("rillflowd RSS, " + std::to_string(tenants) + " tenants", "KiB",
+             static_cast<double>(rss), 0, false);
+  cli.result("one tenant's delivery latency p99, " + std::to_string(tenants) + " tenants", "ms",
+             percentile(lat, 0.99), 0, false);
+  for (const auto& n : names) base.tenants().drop(n);
+}
+
 void seed(rillflow::Store& store, std::size_t events) {
   std::vector<std::thread> writers;
   const std::size_t appends = events / 100;
@@ -120,14 +191,19 @@ void seed(rillflow::Store& store, std::size_t events) {
 int main(int argc, char** argv) try {
   std::size_t events = 0;
   int samples = 0;
+  int tenants = -1;
   bench::Cli cli("bench_daemon",
                  "rillflowd from outside: delivery latency with NOTIFY and polling only, "
                  "/health/ready latency while a projection catches up, the daemon's RSS.");
   cli.option("--events", events, "events to catch up (default 1000000; --quick 20000)")
-      .option("--samples", samples, "delivery latency samples (default 300; --quick 40)");
+      .option("--samples", samples, "delivery latency samples (default 300; --quick 40)")
+      .option("--tenants", tenants,
+              "also run rillflowd over N tenants x 1 projection: idle CPU, RSS, one tenant's "
+              "delivery latency (default 200; --quick 3; 0 skips it)");
   cli.parse(argc, argv);
   if (events == 0) events = cli.quick ? 20000 : 1000000;
   if (samples <= 0) samples = cli.quick ? 40 : 300;
+  if (tenants < 0) tenants = cli.quick ? 3 : 200;
   const auto db = cli.database();
   const std::string& url = db.url();
   const std::vector<std::string> env{"BENCH_DB_URL=" + url};
@@ -224,6 +300,7 @@ int main(int argc, char** argv) try {
   dc.wait_exit(30s);
   cli.result("rillflowd catch-up, stream_counts plugin (batch handler)", "events/s",
              static_cast<double>(events) / counts_secs, 0);
+  if (tenants > 0) bench_tenants(cli, url, env, tenants, samples);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_daemon failed: %s\n", e.what());
