@@ -7,6 +7,8 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+
 namespace rillflow::app {
 
 namespace asio = boost::asio;
@@ -36,14 +38,22 @@ void PollService::stop() {
   watchdog_timer_.cancel();
 }
 
+// Every worker once per poll interval. Many workers (tenants) are woken in up to ten shares
+// spread over the interval, not all at once: a burst of hundreds of slices would queue a
+// NOTIFY-woken worker's slice behind them.
 asio::awaitable<void> PollService::poll() {
+  std::size_t share = 0;
   while (polling_ && !ctx_.snapshot.draining) {
-    poll_timer_.expires_after(std::chrono::milliseconds(ctx_.cfg.daemon.poll_interval_ms));
+    const std::size_t shares =
+        std::clamp<std::size_t>(ctx_.scheduler.workers().size() / 20, 1, 10);
+    poll_timer_.expires_after(std::chrono::milliseconds(ctx_.cfg.daemon.poll_interval_ms) /
+                              static_cast<int>(shares));
     boost::system::error_code ec;
     co_await poll_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !polling_ || ctx_.snapshot.draining) break;
     ctx_.metrics.wakeup(false);
-    ctx_.scheduler.wake_all();
+    share = (share + 1) % shares;
+    ctx_.scheduler.wake_share(share, shares);
   }
 }
 

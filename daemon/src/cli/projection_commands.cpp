@@ -207,6 +207,21 @@ std::chrono::milliseconds parse_timeout(const std::string& text) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(value * factor + 0.5));
 }
 
+// A CLI11 check from a function that throws on bad input: its message is the complaint.
+template <class Check>
+CLI::Validator throwing_check(Check check, const char* name) {
+  return CLI::Validator(
+      [check](std::string& text) {
+        try {
+          check(text);
+        } catch (const std::exception& e) {
+          return std::string(e.what());
+        }
+        return std::string();
+      },
+      name);
+}
+
 }  // namespace
 
 void add_projection_commands(CLI::App& app, Context& ctx) {
@@ -217,16 +232,8 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
   group
       ->add_option("--tenant", ctx.tenant,
                    "Work on this tenant's projections (schema tenant_NAME of --schema's registry)")
-      ->check(CLI::Validator(
-          [](std::string& text) {
-            try {
-              validate_tenant_name(text);
-            } catch (const Error& e) {
-              return std::string(e.what());
-            }
-            return std::string();
-          },
-          "TENANT"));
+      ->check(throwing_check([](const std::string& text) { validate_tenant_name(text); },
+                             "TENANT"));
   static std::string name;
   static std::int64_t position = 0, id = 0;
   static std::size_t limit = 100;
@@ -458,16 +465,7 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
       ->check(non_negative());
   wait->add_option("--timeout", timeout_text, "How long to wait: 5s, 250ms, 2m")
       ->capture_default_str()
-      ->check(CLI::Validator(
-          [](std::string& text) {
-            try {
-              parse_timeout(text);
-            } catch (const UsageError& e) {
-              return std::string(e.what());
-            }
-            return std::string();
-          },
-          "DURATION"));
+      ->check(throwing_check([](const std::string& text) { parse_timeout(text); }, "DURATION"));
 }
 
 }  // namespace rillflow::cli

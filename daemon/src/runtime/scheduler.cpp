@@ -23,6 +23,11 @@ void Scheduler::wake(const UnitKey& key) {
   }
 }
 
+void Scheduler::wake_share(std::size_t share, std::size_t shares) {
+  if (stop_ || shares == 0) return;
+  for (std::size_t i = share % shares; i < entries_.size(); i += shares) wake(entries_[i]);
+}
+
 bool Scheduler::wake_tenant(const std::string& tenant) {
   bool any = false;
   for (const auto& e : entries_) {

@@ -26,6 +26,8 @@ class Scheduler {
   void set_workers(std::vector<std::shared_ptr<Worker>> workers);
   /// Wakes every worker: runs it now, or again right after its current slice (loop thread).
   void wake_all();
+  /// Wakes the workers whose index modulo `shares` is `share` (all of them for one share).
+  void wake_share(std::size_t share, std::size_t shares);
   /// Wakes the one worker of `key` (no-op when there is none).
   void wake(const UnitKey& key);
   /// Wakes the workers of one tenant ("": the base schema's); false when it has none.
