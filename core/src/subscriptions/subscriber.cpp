@@ -138,7 +138,7 @@ std::optional<EventEnvelope> Subscriber::take(std::chrono::milliseconds timeout,
     if (!ready_.empty()) {
       auto r = std::move(ready_.front());
       ready_.pop_front();
-      out_[r.event.global_seq] = {r.unit, r.parked_id};
+      out_[r.event.global_seq] = {r.unit, r.parked_id, r.pending};
       if (auto_last) last_auto_ = r.event.global_seq;
       last_redelivery_ = r.redelivery;
       return std::move(r.event);
@@ -499,6 +499,7 @@ bool Subscriber::hold(Unit& u, pqxx::transaction_base& txn, db::Connection& conn
 
 void Subscriber::forget_ungrouped(std::size_t index) {
   auto& u = units_[index];
+  u.pending_base += u.pending.size();
   u.pending.clear();
   u.skip.clear();
   u.txn_acks.clear();
@@ -579,7 +580,8 @@ std::size_t Subscriber::fetch_ungrouped(std::size_t index) {
         u.pending.push_back(pe);
       } else if (def_.wants(e) && alias_ok(e)) {
         u.pending.push_back(pe);
-        ready_.push_back({std::move(batch.events[i]), index, std::nullopt, false});
+        ready_.push_back({std::move(batch.events[i]), index, std::nullopt, false,
+                          u.pending_base + u.pending.size() - 1});
       }
       prev = pos;
     }
@@ -802,6 +804,14 @@ void Subscriber::settle(pqxx::transaction_base& txn, db::Connection& conn, Unit&
 
 // ---- acknowledgements ----
 
+Subscriber::Pending* Subscriber::pending_at(Unit& u, std::uint64_t at, std::int64_t seq) {
+  if (at == kNoPending || at < u.pending_base || at - u.pending_base >= u.pending.size()) {
+    return nullptr;
+  }
+  auto& p = u.pending[at - u.pending_base];
+  return p.seq == seq ? &p : nullptr;
+}
+
 void Subscriber::mark_acked(std::int64_t seq) {
   const auto it = out_.find(seq);
   if (it == out_.end()) return;
@@ -810,13 +820,8 @@ void Subscriber::mark_acked(std::int64_t seq) {
     u.parked_done.push_back(*it->second.parked_id);
   } else if (u.tracked) {
     u.acked.push_back(seq);
-  } else {
-    for (auto& p : u.pending) {
-      if (p.seq == seq) {
-        p.acked = true;
-        break;
-      }
-    }
+  } else if (auto* p = pending_at(u, it->second.pending, seq)) {
+    p->acked = true;
   }
   if (last_auto_ == seq) last_auto_.reset();
   out_.erase(it);
@@ -843,13 +848,12 @@ void Subscriber::ack_in(Transaction& txn, std::int64_t global_seq) {
                  "global_seq = $2"),
              u.key.name, global_seq);
   } else {
-    const auto p = std::find_if(u.pending.begin(), u.pending.end(),
-                                [&](const Pending& pe) { return pe.seq == global_seq; });
-    if (p == u.pending.end()) return;
+    const auto* p = pending_at(u, it->second.pending, global_seq);
+    if (!p) return;
     txn.exec(sql(kRecordAck), u.key.name, global_seq, name_, member_, p->pos.from_tick,
              p->pos.to_tick, p->pos.after_seq, p->prev.from_tick, p->prev.to_tick,
              p->prev.after_seq);
-    u.txn_acks.insert(global_seq);
+    u.txn_acks.emplace(global_seq, it->second.pending);
   }
   // Not this subscriber's business any more: whether it lands is up to the caller's commit.
   if (last_auto_ == global_seq) last_auto_.reset();
@@ -894,24 +898,23 @@ void Subscriber::flush_ungrouped(Unit& u) {
   db::with_connection(state_->connections(), [&](db::Connection& conn) {
     pqxx::work txn(conn.raw());
     if (!u.txn_acks.empty()) {
+      std::vector<std::int64_t> seqs;
+      seqs.reserve(u.txn_acks.size());
+      for (const auto& kv : u.txn_acks) seqs.push_back(kv.first);
       // Acknowledgements committed in callers' transactions since.
       for (const auto& r : db::exec(txn, conn,
                                     sql("select global_seq from {schema}.subscription_deliveries "
                                         "where unit = $1 and acked and global_seq = "
                                         "any($2::bigint[])"),
                                     u.key.name,
-                                    subscriptions::bigint_array(std::vector<std::int64_t>(
-                                        u.txn_acks.begin(), u.txn_acks.end())))) {
-        const auto seq = r[0].as<std::int64_t>();
-        for (auto& p : u.pending) {
-          if (p.seq == seq) p.acked = p.persisted = true;
-        }
-        u.txn_acks.erase(seq);
+                                    subscriptions::bigint_array(seqs))) {
+        const auto it = u.txn_acks.find(r[0].as<std::int64_t>());
+        if (it == u.txn_acks.end()) continue;
+        if (auto* p = pending_at(u, it->second, it->first)) p->acked = p->persisted = true;
+        u.txn_acks.erase(it);
       }
-      std::erase_if(u.txn_acks, [&](std::int64_t seq) {
-        return std::none_of(u.pending.begin(), u.pending.end(),
-                            [&](const Pending& p) { return p.seq == seq; });
-      });
+      std::erase_if(u.txn_acks,
+                    [&](const auto& kv) { return !pending_at(u, kv.second, kv.first); });
     }
     FeedPosition ckpt = u.cursor;
     std::size_t first = u.pending.size();
@@ -958,6 +961,7 @@ void Subscriber::flush_ungrouped(Unit& u) {
     txn.commit();
     for (auto* p : store) p->persisted = true;
     u.pending.erase(u.pending.begin(), u.pending.begin() + static_cast<std::ptrdiff_t>(first));
+    u.pending_base += first;
     u.checkpoint = ckpt;
     u.parked_done.clear();
     u.renewed = std::chrono::steady_clock::now();

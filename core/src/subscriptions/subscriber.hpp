@@ -73,17 +73,21 @@ class Subscriber {
     FeedPosition checkpoint, cursor;
     std::int64_t read_max = 0;  ///< the highest global_seq read so far
     std::deque<Pending> pending;
+    std::uint64_t pending_base = 0;  ///< the absolute index of pending.front()
     std::set<std::int64_t> skip;      ///< acked beyond the checkpoint (stored), not yet read
-    std::set<std::int64_t> txn_acks;  ///< acked through ack_in, not yet seen committed
+    /// Acked through ack_in, not yet seen committed: global_seq -> absolute pending index.
+    std::map<std::int64_t, std::uint64_t> txn_acks;
     // Acknowledged, not yet written.
     std::vector<std::int64_t> acked;
     std::vector<std::int64_t> parked_done;
   };
+  static constexpr std::uint64_t kNoPending = ~std::uint64_t{0};
   struct Ready {
     EventEnvelope event;
     std::size_t unit = 0;
     std::optional<std::int64_t> parked_id;
     bool redelivery = false;  ///< taken over from a member that left or stopped heartbeating
+    std::uint64_t pending = kNoPending;  ///< ungrouped: its absolute index in Unit::pending
   };
   /// run_available: a failed event waiting for its next attempt.
   struct Retrying {
@@ -95,7 +99,10 @@ class Subscriber {
   struct Out {
     std::size_t unit = 0;
     std::optional<std::int64_t> parked_id;
+    std::uint64_t pending = kNoPending;
   };
+  /// The ungrouped unit's pending entry of `seq` at absolute index `at`; nullptr once passed.
+  static Pending* pending_at(Unit& u, std::uint64_t at, std::int64_t seq);
 
   // Everything below runs with mu_ held.
   std::optional<EventEnvelope> take(std::chrono::milliseconds timeout, bool auto_last,
