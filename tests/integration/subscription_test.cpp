@@ -219,6 +219,72 @@ TEST_CASE("subscription_ack_in_commits_with_the_callers_transaction_and_a_rollba
   CHECK(scalar(db, "select count(*) from " + q(db) + ".outbox") == 1);
 }
 
+// A member taken for gone (no heartbeat within the lease TTL) whose event went to another
+// member: its ack_in refuses, so its side effects roll back instead of committing twice.
+TEST_CASE("ack_in_of_an_event_taken_over_by_another_member_throws_and_commits_nothing") {
+  TestSchema db;
+  auto subs = db.store().subscriptions();
+  {
+    auto conn = db.raw();
+    pqxx::nontransaction(conn).exec("create table " + q(db) + ".outbox (seq bigint)");
+  }
+  const auto outbox = [&](Transaction& txn, std::int64_t seq) {
+    txn.exec("insert into " + q(db) + ".outbox values ($1)", seq);
+  };
+  const auto p = append_pings(db.store(), 1);
+  SubscriptionOptions o = manual();
+  o.group = "g";
+  o.lease_ttl = 300ms;
+  o.member_id = "a";
+  auto [ha, ra] = subs.subscribe("s", {}, o);
+  const auto ea = ra.next(0ms);
+  REQUIRE(ea);
+  o.member_id = "b";
+  auto [hb, rb] = subs.subscribe("s", {}, o);
+  std::optional<EventEnvelope> eb;
+  await([&] { eb = rb.next(50ms); }, [&] { return eb.has_value(); });  // after a's TTL
+  CHECK(eb->global_seq == p[0]);
+  subs.in_transaction([&](Transaction& txn) {
+    outbox(txn, eb->global_seq);
+    hb.ack_in(txn, eb->global_seq);
+  });
+  try {
+    subs.in_transaction([&](Transaction& txn) {
+      outbox(txn, ea->global_seq);
+      ha.ack_in(txn, ea->global_seq);
+    });
+    FAIL("ack_in of a taken-over event did not throw");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::kLeaseLost);
+    CHECK(std::string(e.what()).find("handed to another member") != std::string::npos);
+  }
+  CHECK(scalar(db, "select count(*) from " + q(db) + ".outbox") == 1);
+  CHECK_FALSE(rb.next(0ms));
+  CHECK(subs.group_status("s", "g").in_flight == 0);
+}
+
+TEST_CASE("ack_in_after_the_subscribers_lease_was_taken_over_throws_lease_lost") {
+  TestSchema db;
+  auto subs = db.store().subscriptions();
+  const auto p = append_pings(db.store(), 1);
+  SubscriptionOptions o = manual();
+  o.lease_ttl = 300ms;
+  auto [ha, ra] = subs.subscribe("s", {}, o);
+  const auto ea = ra.next(0ms);
+  REQUIRE(ea);
+  auto [hb, rb] = subs.subscribe("s", {}, o);  // waits for the lease, then takes it over
+  std::optional<EventEnvelope> eb;
+  await([&] { eb = rb.next(50ms); }, [&] { return eb.has_value(); });
+  CHECK(eb->global_seq == p[0]);
+  CHECK_THROWS_AS(subs.in_transaction([&](Transaction& txn) { ha.ack_in(txn, ea->global_seq); }),
+                  LeaseLost);
+  hb.ack(eb->global_seq);
+  ha.close();
+  hb.close();
+  auto [hc, rc] = subs.subscribe("s", {}, o);
+  CHECK(drain(rc).empty());  // acked once, by the lease's holder
+}
+
 TEST_CASE("subscription_skips_nothing_when_a_lower_sequence_commits_after_a_higher_one") {
   TestSchema db;
   auto subs = db.store().subscriptions();

@@ -195,7 +195,7 @@ void Subscriber::run(const std::function<void(const EventEnvelope&)>& handler,
     if (!e) continue;
     for (int attempts = 1;; ++attempts) {
       const auto failure = deliver(handler, *e);
-      if (!failure) break;
+      if (!failure || handed_elsewhere(e->global_seq)) break;
       const std::string& error = *failure;
       switch (retry_.after_failure(attempts)) {
         case runtime::RetryPolicy::Action::kRetry: {
@@ -270,6 +270,7 @@ RunAvailableResult Subscriber::run_available(
       if (redelivery) ++out.redelivered;
       continue;
     }
+    if (handed_elsewhere(e->global_seq)) continue;  // not this member's to retry or park
     const std::string& error = *failure;
     ++out.failed;
     std::lock_guard lock(mu_);
@@ -827,6 +828,11 @@ void Subscriber::mark_acked(std::int64_t seq) {
   out_.erase(it);
 }
 
+bool Subscriber::handed_elsewhere(std::int64_t global_seq) {
+  std::lock_guard lock(mu_);
+  return !out_.contains(global_seq);
+}
+
 void Subscriber::ack(std::int64_t global_seq) {
   std::lock_guard lock(mu_);
   const auto it = out_.find(global_seq);
@@ -844,12 +850,31 @@ void Subscriber::ack_in(Transaction& txn, std::int64_t global_seq) {
   if (it->second.parked_id) {
     txn.exec(sql("delete from {schema}.parked where id = $1"), *it->second.parked_id);
   } else if (u.tracked) {
-    txn.exec(sql("update {schema}.subscription_deliveries set acked = true where unit = $1 and "
-                 "global_seq = $2"),
-             u.key.name, global_seq);
+    // Fenced by the delivery row's member: once another member took the event over (this one
+    // was taken for gone), the caller's side effects must not commit beside its own.
+    const auto row = txn.exec(sql("update {schema}.subscription_deliveries set acked = true "
+                                  "where unit = $1 and global_seq = $2 and member = $3 "
+                                  "returning 1"),
+                              u.key.name, global_seq, member_);
+    if (row.empty()) {
+      if (last_auto_ == global_seq) last_auto_.reset();
+      out_.erase(it);
+      throw Error(ErrorCode::kLeaseLost,
+                  "subscription unit '" + u.key.name + "': event " + std::to_string(global_seq) +
+                      " was handed to another member (this one missed its heartbeats); roll "
+                      "this transaction back");
+    }
   } else {
     const auto* p = pending_at(u, it->second.pending, global_seq);
     if (!p) return;
+    // The unit's lease, checked (not locked: the receiver renews it meanwhile) in the caller's
+    // transaction, so a subscriber that lost it does not commit side effects for its taker.
+    if (!u.epoch || txn.exec(sql("select 1 from {schema}.work_units where kind = $1 and name = "
+                                 "$2 and lease_owner = $3 and lease_epoch = $4"),
+                             u.key.kind, u.key.name, member_, *u.epoch)
+                        .empty()) {
+      throw LeaseLost(u.key.kind, u.key.name, u.epoch.value_or(0));
+    }
     txn.exec(sql(kRecordAck), u.key.name, global_seq, name_, member_, p->pos.from_tick,
              p->pos.to_tick, p->pos.after_seq, p->prev.from_tick, p->prev.to_tick,
              p->prev.after_seq);

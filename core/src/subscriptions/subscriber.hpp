@@ -104,6 +104,9 @@ class Subscriber {
   /// The ungrouped unit's pending entry of `seq` at absolute index `at`; nullptr once passed.
   static Pending* pending_at(Unit& u, std::uint64_t at, std::int64_t seq);
 
+  /// A delivered event that is no longer in flight here (ack_in found it taken over).
+  bool handed_elsewhere(std::int64_t global_seq);
+
   // Everything below runs with mu_ held.
   std::optional<EventEnvelope> take(std::chrono::milliseconds timeout, bool auto_last,
                                     std::unique_lock<std::mutex>& lock, bool listen = true);
