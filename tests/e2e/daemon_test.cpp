@@ -689,14 +689,42 @@ TEST_CASE("rillflowd_runs_each_unit_per_tenant_isolated_and_picks_up_a_new_tenan
   CHECK(contains(metrics, "tenant=\"" + a + "\""));
   CHECK(contains(metrics, "tenant=\"" + b + "\""));
 
-  // A tenant provisioned while the daemon runs is picked up without a restart.
+  // A tenant provisioned while the daemon runs is picked up without a restart, and without
+  // restarting the others: their leases are kept, not released and taken again.
+  const auto leases = [&](const std::string& tenant) {
+    auto conn = db.raw();
+    return pqxx::nontransaction(conn)
+        .exec("select coalesce(string_agg(kind || '/' || name || '@' || lease_epoch, ',' order "
+              "by kind, name), '') from \"tenant_" + tenant +
+              "\".work_units where lease_owner is not null")[0][0]
+        .as<std::string>();
+  };
+  const auto leases_a = leases(a);
+  CHECK(contains(leases_a, "projection/"));
   db.store().ensure_tenant(c);
   append_to(c, 3);
   CHECK(eventually([&] { return tenant_rows(db, c, "c1") == 3; }, 60s));
   CHECK(contains(d.log(), "tenants: starting " + c));
+  CHECK(leases(a) == leases_a);
   append_to(a, 2);  // the others run on
   CHECK(eventually([&] { return tenant_rows(db, a, "c1") == 12; }, 60s));
   CHECK(tenant_rows(db, b, "c1") == 5);
+
+  // A dropped tenant's units stop; the others keep theirs.
+  db.store().tenants().drop(b);
+  CHECK(eventually([&] { return contains(d.log(), "tenants: starting none, stopping " + b); },
+                   60s));
+  const auto units_of = [&] {
+    std::set<std::string> out;
+    const auto st = parse_json(http_get(d.port(), "/status").body);
+    for (const auto& p : st.at("projections").as_array())
+      out.insert(std::string(p.at("tenant").as_string()));
+    return out;
+  };
+  CHECK(eventually([&] { return units_of() == std::set<std::string>{a, c}; }, 30s));
+  append_to(a, 1);
+  CHECK(eventually([&] { return tenant_rows(db, a, "c1") == 13; }, 60s));
+  CHECK(leases(a) == leases_a);
 }
 
 TEST_CASE("a_listed_tenant_not_provisioned_keeps_rillflowd_unready_saying_which") {

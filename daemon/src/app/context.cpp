@@ -115,31 +115,57 @@ void add_units(Context& ctx, const Store& unit_store, const std::string& tenant,
   }
 }
 
+TenantUnits tenant_units_of(Context& ctx, const std::string& tenant) {
+  // Listed in the registry by resolve_tenants: no lookup needed to open its schema.
+  const Store tenant_store = ctx.store->with_schema(tenant_schema_of(tenant));
+  TenantUnits out;
+  out.runtime = std::make_shared<ProjectionDaemon>(projection_runtime(ctx, tenant_store, true));
+  add_units(ctx, tenant_store, tenant, out.runtime, out.workers);
+  return out;
+}
+
+std::vector<std::shared_ptr<runtime::Worker>> all_workers(const Context& ctx) {
+  std::vector<std::shared_ptr<runtime::Worker>> out;
+  for (const auto& [tenant, units] : ctx.tenant_units)
+    out.insert(out.end(), units.workers.begin(), units.workers.end());
+  return out;
+}
+
 }  // namespace
 
 void Context::build_workers() {
   const bool per_tenant = cfg.tenants.enabled;
   daemon = std::make_shared<ProjectionDaemon>(projection_runtime(*this, *store, !per_tenant));
-  tenant_daemons.clear();
-  std::vector<std::shared_ptr<runtime::Worker>> workers;
+  tenant_units.clear();
   if (!per_tenant) {
+    std::vector<std::shared_ptr<runtime::Worker>> workers;
     add_units(*this, *store, "", daemon, workers);
-  } else {
-    for (const auto& tenant : tenants.active) {
-      // Listed in the registry by resolve_tenants: no lookup needed to open its schema.
-      const Store tenant_store = store->with_schema(tenant_schema_of(tenant));
-      tenant_daemons.push_back(
-          std::make_shared<ProjectionDaemon>(projection_runtime(*this, tenant_store, true)));
-      add_units(*this, tenant_store, tenant, tenant_daemons.back(), workers);
-    }
+    scheduler.set_workers(std::move(workers));
+    return;
   }
-  scheduler.set_workers(std::move(workers));
+  for (const auto& tenant : tenants.active) tenant_units[tenant] = tenant_units_of(*this, tenant);
+  scheduler.set_workers(all_workers(*this));
+}
+
+std::vector<TenantUnits> Context::retarget_tenants(TenantSet next) {
+  std::vector<TenantUnits> leaving;
+  std::erase_if(tenant_units, [&](auto& kv) {
+    if (std::binary_search(next.active.begin(), next.active.end(), kv.first)) return false;
+    leaving.push_back(std::move(kv.second));
+    return true;
+  });
+  for (const auto& tenant : next.active) {
+    if (!tenant_units.contains(tenant)) tenant_units[tenant] = tenant_units_of(*this, tenant);
+  }
+  tenants = std::move(next);
+  scheduler.set_workers(all_workers(*this));
+  return leaving;
 }
 
 std::vector<std::shared_ptr<ProjectionDaemon>> Context::runtimes() const {
   std::vector<std::shared_ptr<ProjectionDaemon>> out;
   if (daemon) out.push_back(daemon);
-  out.insert(out.end(), tenant_daemons.begin(), tenant_daemons.end());
+  for (const auto& [tenant, units] : tenant_units) out.push_back(units.runtime);
   return out;
 }
 

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,12 +64,22 @@ TenantSet resolve_tenants(const Store& base, const config::TenantsConfig& cfg);
 /// lease TTL) is not live for assignment (core's Membership::live_window_for).
 inline constexpr std::chrono::milliseconds kHeartbeatInterval{1000};
 
+/// One tenant's projection runtime and workers.
+struct TenantUnits {
+  std::shared_ptr<ProjectionDaemon> runtime;
+  std::vector<std::shared_ptr<runtime::Worker>> workers;
+};
+
 struct Context {
   Context(config::Config config, std::string path);
 
   /// Builds the runtime and one worker per unit of the registry, once per tenant of `tenants`
   /// with `tenants:` set, else in the base schema (loop thread, store set; no database I/O).
   void build_workers();
+  /// Switches to the tenants of `next` with the scheduler drained (loop thread; no database
+  /// I/O): the units of the tenants that stay keep running as they are (leases, subscribers),
+  /// new tenants' units are built. Returns the units of the tenants dropped, to release.
+  std::vector<TenantUnits> retarget_tenants(TenantSet next);
   /// Every projection runtime: the base's, then one per tenant (leases to give back, ticks to
   /// prune).
   std::vector<std::shared_ptr<ProjectionDaemon>> runtimes() const;
@@ -91,8 +102,8 @@ struct Context {
   /// (heartbeat, leave) until the other kinds bring their own runtimes. With `tenants:` it
   /// runs nothing itself (the base schema holds the registry and the membership).
   std::shared_ptr<ProjectionDaemon> daemon;
-  /// With `tenants:`: one projection runtime per tenant of `tenants.active`, in that order.
-  std::vector<std::shared_ptr<ProjectionDaemon>> tenant_daemons;
+  /// With `tenants:`: the units of each tenant of `tenants.active`.
+  std::map<std::string, TenantUnits> tenant_units;
   TenantSet tenants;
   status::StatusSnapshot snapshot;
   std::vector<std::string> live_nodes;  ///< the membership service's last heartbeat answer

@@ -53,6 +53,11 @@ auto release_work(std::vector<std::shared_ptr<ProjectionDaemon>> old,
   };
 }
 
+void resume_workers(Context& ctx) {
+  ctx.scheduler.resume();
+  if (ctx.store) ctx.scheduler.wake_all();
+}
+
 auto apply_loaded(Context& ctx, Loaded& loaded, TenantSet tenants) {
   return [&ctx, &loaded, tenants = std::move(tenants)] {
     ctx.registry = std::move(loaded.registry);
@@ -73,8 +78,20 @@ asio::awaitable<void> restart_workers(Context& ctx, std::function<void()> change
   change();
   if (ctx.snapshot.draining) co_return;  // a SIGTERM arrived meanwhile: stay drained
   if (ctx.store) ctx.build_workers();
-  ctx.scheduler.resume();
-  if (ctx.store) ctx.scheduler.wake_all();
+  resume_workers(ctx);
+}
+
+asio::awaitable<void> switch_tenants(Context& ctx, TenantSet next) {
+  co_await scheduler_drained(ctx);
+  std::vector<std::shared_ptr<ProjectionDaemon>> runtimes;
+  std::vector<std::shared_ptr<runtime::Worker>> workers;
+  for (auto& units : ctx.retarget_tenants(std::move(next))) {
+    runtimes.push_back(std::move(units.runtime));
+    workers.insert(workers.end(), units.workers.begin(), units.workers.end());
+  }
+  co_await runtime::on_pool(ctx.pool, release_work(std::move(runtimes), std::move(workers)));
+  if (ctx.snapshot.draining) co_return;
+  resume_workers(ctx);
 }
 
 ReloadService::ReloadService(Context& ctx, std::function<void()> on_applied)

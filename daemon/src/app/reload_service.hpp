@@ -17,6 +17,9 @@ namespace rillflow::app {
 /// and wakes them (loop thread; the caller sets ctx.reloading around it). Shared by SIGHUP
 /// reloads and the tenant service. With a drain begun meanwhile, the workers stay stopped.
 boost::asio::awaitable<void> restart_workers(Context& ctx, std::function<void()> change);
+/// The tenant service's change: drains the workers, keeps those of the tenants that stay (their
+/// leases and subscribers untouched), builds the new tenants' and releases the dropped ones'.
+boost::asio::awaitable<void> switch_tenants(Context& ctx, TenantSet next);
 
 class ReloadService {
  public:

@@ -22,10 +22,6 @@ auto resolve_work(Store base, config::TenantsConfig cfg) {
   return [base = std::move(base), cfg = std::move(cfg)] { return resolve_tenants(base, cfg); };
 }
 
-auto assign_tenants(Context& ctx, TenantSet next) {
-  return [&ctx, next = std::move(next)] { ctx.tenants = next; };
-}
-
 std::string joined(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -91,7 +87,7 @@ asio::awaitable<void> TenantService::round() {
   spdlog::info("tenants: starting {}, stopping {}", joined(minus(next.active, ctx_.tenants.active)),
                joined(minus(ctx_.tenants.active, next.active)));
   ctx_.reloading = true;
-  co_await restart_workers(ctx_, assign_tenants(ctx_, std::move(next)));
+  co_await switch_tenants(ctx_, std::move(next));
   ctx_.reloading = false;
   if (on_changed_ && !ctx_.snapshot.draining) on_changed_();
 }

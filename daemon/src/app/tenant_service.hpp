@@ -1,7 +1,8 @@
 #pragma once
 // With `tenants:` set, every daemon.poll_interval_ms: reads the tenant registry of the base
-// schema and, when the tenants the config selects changed (one ensured, one dropped), restarts
-// the workers for the new set (restart_workers). Listed tenants not provisioned yet are kept in
+// schema and, when the tenants the config selects changed (one ensured, one dropped), starts the
+// new tenants' workers and stops the dropped ones' (switch_tenants; the others run on untouched).
+// Listed tenants not provisioned yet are kept in
 // the status snapshot: the daemon is unready, saying which.
 
 #include "app/context.hpp"
