@@ -107,8 +107,7 @@ void simulate(bool quick) {
       const auto after = owners(units, runtimes_of(n + 1));
       std::size_t moved = 0;
       for (const auto& [u, who] : before) moved += after.at(u) != who ? 1 : 0;
-      // Each tenant's schema assigning its own one-unit list: unit 0 of every list goes to the
-      // first runtime by owner id.
+      // Each tenant's schema assigning its own one-unit list (rendezvous: still spread).
       std::vector<std::size_t> per_schema(static_cast<std::size_t>(n), 0);
       for (const auto& u : units) {
         for (std::size_t r = 0; r < live.size(); ++r) {

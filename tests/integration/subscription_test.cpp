@@ -1,6 +1,7 @@
 // Subscriptions and consumer groups against real PostgreSQL: ack modes, restarts, the feed's
 // ordering race, max_in_flight, a crashed group member, partition rebalancing, hostile names.
 
+#include "subscriptions/subscription_state.hpp"
 #include "support/test_db.hpp"
 
 #include <doctest/doctest.h>
@@ -263,6 +264,41 @@ TEST_CASE("ack_in_of_an_event_taken_over_by_another_member_throws_and_commits_no
   CHECK(subs.group_status("s", "g").in_flight == 0);
 }
 
+// The caller's transaction fails after ack_in (a failed commit): the event is retried, and the
+// retry's ack_in acknowledges it.
+TEST_CASE("a_transaction_that_fails_after_ack_in_is_retried_and_its_retry_acknowledges") {
+  TestSchema db;
+  auto subs = db.store().subscriptions();
+  {
+    auto conn = db.raw();
+    pqxx::nontransaction(conn).exec("create table " + q(db) + ".outbox (seq bigint)");
+  }
+  const auto p = append_pings(db.store(), 2);
+  SubscriptionOptions o = manual();
+  o.retry_base_delay = 1ms;
+  o.max_attempts = 3;
+  std::map<std::int64_t, int> attempts;
+  {
+    auto [handle, rx] = subs.subscribe("s", {}, o);
+    std::size_t handled = 0;
+    const auto handler = [&](const EventEnvelope& e) {
+      const int attempt = ++attempts[e.global_seq];
+      subs.in_transaction([&](Transaction& txn) {
+        txn.exec("insert into " + q(db) + ".outbox values ($1)", e.global_seq);
+        handle.ack_in(txn, e.global_seq);
+        if (attempt == 1) throw std::runtime_error("the commit failed");
+      });
+    };
+    await([&] { handled += rx.run_available(handler, 10).handled; }, [&] { return handled == 2; });
+  }
+  CHECK(attempts[p[0]] == 2);
+  CHECK(attempts[p[1]] == 2);
+  CHECK(scalar(db, "select count(*) from " + q(db) + ".outbox") == 2);
+  CHECK(subs.parked("s").empty());
+  auto [handle, rx] = subs.subscribe("s", {}, o);
+  CHECK(drain(rx).empty());  // both acknowledged
+}
+
 TEST_CASE("ack_in_after_the_subscribers_lease_was_taken_over_throws_lease_lost") {
   TestSchema db;
   auto subs = db.store().subscriptions();
@@ -423,10 +459,15 @@ TEST_CASE("group_of_three_loses_nothing_when_a_member_crashes_and_keeps_per_stre
   TestSchema db;
   auto& store = db.store();
   auto subs = store.subscriptions();
-  std::vector<Uuid> streams;
-  for (int s = 0; s < 6; ++s) streams.push_back(new_uuid());
-  for (int i = 0; i < 5; ++i) {
-    for (const auto& s : streams) store.events().append_stream(s, Expected::any(), {Event("E", i)});
+  // One stream per partition, so every member's partitions have events to deliver.
+  std::vector<Uuid> streams(6);
+  for (int found = 0; found < 6;) {
+    const auto id = new_uuid();
+    auto& slot = streams[static_cast<std::size_t>(subscriptions::partition_of(id, 6))];
+    if (slot == Uuid{}) {
+      slot = id;
+      ++found;
+    }
   }
   SubscriptionOptions o = manual();
   o.group = "g";
@@ -449,6 +490,23 @@ TEST_CASE("group_of_three_loses_nothing_when_a_member_crashes_and_keeps_per_stre
   auto [ha, ra] = subs.subscribe("s", {}, o);
   o.member_id = "b";
   auto [hb, rb] = subs.subscribe("s", {}, o);
+  // The three split the partitions (two each) before any event exists: what C takes before it
+  // crashes does not depend on who joined first.
+  await(
+      [&] {
+        ra.next(10ms);
+        rb.next(10ms);
+        rc.next(10ms);
+      },
+      [&] {
+        std::map<std::string, int> held;
+        for (const auto& p : subs.group_status("s", "g").partition_owners)
+          if (p.owner) ++held[*p.owner];
+        return held == std::map<std::string, int>{{"a", 2}, {"b", 2}, {"c", 2}};
+      });
+  for (int i = 0; i < 5; ++i) {
+    for (const auto& s : streams) store.events().append_stream(s, Expected::any(), {Event("E", i)});
+  }
   const auto take = [&](SubscriptionHandle& h, SubscriptionReceiver& r, bool ack) {
     auto e = r.next(10ms);
     if (!e) return false;

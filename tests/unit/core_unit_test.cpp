@@ -11,6 +11,7 @@
 
 #include <boost/describe.hpp>
 
+#include <algorithm>
 #include <set>
 
 using namespace rillflow;
@@ -133,16 +134,13 @@ TEST_CASE("assignment_splits_units_of_any_kind_across_live_runtimes_deterministi
                                    {"snapshot", "a"},
                                    {"projection", "b"},
                                    {"projection", "a"}};
-  // Three distinct units sorted (projection/a, projection/b, projection/c, snapshot/a), duplicates
-  // dropped, dealt round robin over the sorted live set.
+  // Four distinct units (the duplicate dropped) split between two nodes, two each (the cap),
+  // whatever order the live set comes in.
   const auto x = Membership::assign(units, {"node-b", "node-a"}, "node-a");
   const auto y = Membership::assign(units, {"node-a", "node-b"}, "node-b");
   REQUIRE(x.size() == 2);
   REQUIRE(y.size() == 2);
-  CHECK(x[0] == UnitKey{"projection", "a"});
-  CHECK(x[1] == UnitKey{"projection", "c"});
-  CHECK(y[0] == UnitKey{"projection", "b"});
-  CHECK(y[1] == UnitKey{"snapshot", "a"});
+  for (const auto& k : x) CHECK(std::find(y.begin(), y.end(), k) == y.end());
   // Same inputs in any order: same answer on every node.
   CHECK(Membership::assign({units.rbegin(), units.rend()}, {"node-a", "node-b"}, "node-a") == x);
   // Not in the live set (yet), or nobody live: this node runs everything.

@@ -33,9 +33,7 @@ class Membership {
   /// Removes this runtime from the live set, so the others take its work over at once.
   void leave() const;
 
-  /// The units `self` runs when the runtimes `live` share `units`: sorted by (kind, name), the
-  /// i-th goes to the (i mod n)-th live runtime by owner id. When `self` is not in `live` (or
-  /// `live` is empty) every unit is returned.
+  /// The units `self` runs when the runtimes `live` share `units` (see assign_units).
   static std::vector<UnitKey> assign(std::vector<UnitKey> units, std::vector<std::string> live,
                                      const std::string& self);
 

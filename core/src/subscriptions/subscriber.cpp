@@ -134,6 +134,9 @@ std::optional<EventEnvelope> Subscriber::take(std::chrono::milliseconds timeout,
   if (closed_) throw Error(ErrorCode::kInvalidArgument, "the subscriber was closed");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   if (listen) open_listener();
+  for (const auto seq : acked_in_txn_) out_.erase(seq);
+  acked_in_txn_.clear();
+  lost_.clear();
   for (;;) {
     if (!ready_.empty()) {
       auto r = std::move(ready_.front());
@@ -830,7 +833,7 @@ void Subscriber::mark_acked(std::int64_t seq) {
 
 bool Subscriber::handed_elsewhere(std::int64_t global_seq) {
   std::lock_guard lock(mu_);
-  return !out_.contains(global_seq);
+  return lost_.erase(global_seq) > 0;
 }
 
 void Subscriber::ack(std::int64_t global_seq) {
@@ -859,6 +862,7 @@ void Subscriber::ack_in(Transaction& txn, std::int64_t global_seq) {
     if (row.empty()) {
       if (last_auto_ == global_seq) last_auto_.reset();
       out_.erase(it);
+      lost_.insert(global_seq);
       throw Error(ErrorCode::kLeaseLost,
                   "subscription unit '" + u.key.name + "': event " + std::to_string(global_seq) +
                       " was handed to another member (this one missed its heartbeats); roll "
@@ -873,16 +877,21 @@ void Subscriber::ack_in(Transaction& txn, std::int64_t global_seq) {
                                  "$2 and lease_owner = $3 and lease_epoch = $4"),
                              u.key.kind, u.key.name, member_, *u.epoch)
                         .empty()) {
-      throw LeaseLost(u.key.kind, u.key.name, u.epoch.value_or(0));
+      const LeaseLost lost(u.key.kind, u.key.name, u.epoch.value_or(0));
+      lost_.insert(global_seq);
+      forget_ungrouped(it->second.unit);  // what is in flight here is the taker's now
+      u.epoch.reset();
+      throw lost;
     }
     txn.exec(sql(kRecordAck), u.key.name, global_seq, name_, member_, p->pos.from_tick,
              p->pos.to_tick, p->pos.after_seq, p->prev.from_tick, p->prev.to_tick,
              p->prev.after_seq);
     u.txn_acks.emplace(global_seq, it->second.pending);
   }
-  // Not this subscriber's business any more: whether it lands is up to the caller's commit.
+  // Whether it lands is up to the caller's commit; until the next take() the event can be
+  // acknowledged again (a retry after a failed commit).
   if (last_auto_ == global_seq) last_auto_.reset();
-  out_.erase(it);
+  acked_in_txn_.push_back(global_seq);
 }
 
 void Subscriber::flush() {

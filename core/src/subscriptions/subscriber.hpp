@@ -104,7 +104,7 @@ class Subscriber {
   /// The ungrouped unit's pending entry of `seq` at absolute index `at`; nullptr once passed.
   static Pending* pending_at(Unit& u, std::uint64_t at, std::int64_t seq);
 
-  /// A delivered event that is no longer in flight here (ack_in found it taken over).
+  /// ack_in found this delivered event taken over (once per event: it forgets the answer).
   bool handed_elsewhere(std::int64_t global_seq);
 
   // Everything below runs with mu_ held.
@@ -155,6 +155,12 @@ class Subscriber {
   std::vector<Unit> units_;
   std::deque<Ready> ready_;
   std::map<std::int64_t, Out> out_;
+  /// Acknowledged through ack_in: they leave out_ at the next take(), not before, so a caller
+  /// whose transaction failed after ack_in can retry the event and acknowledge it again.
+  std::vector<std::int64_t> acked_in_txn_;
+  /// ack_in found these taken over by another member (or the lease lost): the failure of their
+  /// handler is not to be retried or parked. Cleared at the next take().
+  std::set<std::int64_t> lost_;
   std::optional<std::int64_t> last_auto_;
   bool last_redelivery_ = false;  ///< the event take() returned last was a redelivery
   std::optional<Retrying> retrying_;

@@ -194,9 +194,9 @@ class ProjectionDaemon {
   std::vector<std::string> heartbeat();
   /// Removes this runtime from the live set (on shutdown), so the others take over at once.
   void leave();
-  /// The registered projections this runtime should run when `live` runtimes share them:
-  /// the i-th projection by name goes to the (i mod n)-th live runtime by owner id; all of them
-  /// when this runtime is not in `live`.
+  /// The registered projections this runtime should run when `live` runtimes share them
+  /// (runtime::assign_units: rendezvous hashing with bounded loads); all of them when this
+  /// runtime is not in `live`.
   std::vector<std::string> assignment(const std::vector<std::string>& live) const;
 
   std::vector<std::string> registered() const;

@@ -21,9 +21,13 @@ struct UnitKey {
   auto operator<=>(const UnitKey&) const = default;
 };
 
-/// The units `self` runs when the runtimes `live` share `units`: sorted by (kind, name, tenant), the
-/// i-th goes to the (i mod n)-th live runtime by owner id. When `self` is not in `live` (or
-/// `live` is empty) every unit is returned. Pure and thread-safe.
+/// The units `self` runs when the runtimes `live` share `units`: rendezvous hashing with
+/// bounded loads. In (kind, name, tenant) order each unit goes to the live runtime (by owner id)
+/// with the highest hash of (owner, unit) among those below the cap, ceil(U/N) + floor(U/10N)
+/// units. So a runtime joining or leaving moves about 1/N of the units, a unit added or removed
+/// moves few others, and no runtime runs more than the cap. When `self` is not in `live` (or
+/// `live` is empty) every unit is returned. Pure and thread-safe: every runtime computes the same
+/// split from the same lists.
 std::vector<UnitKey> assign_units(std::vector<UnitKey> units, std::vector<std::string> live,
                                   const std::string& self);
 

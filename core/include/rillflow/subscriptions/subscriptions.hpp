@@ -241,7 +241,10 @@ class SubscriptionHandle {
   /// An event that is not (or no longer) in flight here is ignored.
   void ack(std::int64_t global_seq);
   /// The same in the caller's transaction: durable only if `txn` commits (a rollback leaves it
-  /// unacknowledged); the checkpoint follows at the receiver's next poll.
+  /// unacknowledged); the checkpoint follows at the receiver's next poll. Fenced: when the event
+  /// went to another member meanwhile (this one missed its heartbeats) it throws an Error of
+  /// code kLeaseLost, and LeaseLost when this ungrouped subscriber's lease was taken over; roll
+  /// `txn` back then (Subscriptions::in_transaction does), the event is the other's now.
   void ack_in(Transaction& txn, std::int64_t global_seq);
   /// Writes pending automatic acknowledgements, gives leases up and leaves the group; events not
   /// acknowledged go to other members (or the next subscriber) at once. Also done when the last
