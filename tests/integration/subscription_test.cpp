@@ -455,6 +455,44 @@ TEST_CASE("group_max_in_flight_is_never_exceeded") {
   CHECK(drain(ra).size() + drain(rb).size() == 16);
 }
 
+// A member working through a fetched batch for longer than its lease TTL still heartbeats (on
+// each next()), so another member never takes its events over.
+TEST_CASE("a_member_with_a_slow_handler_is_not_taken_for_gone_while_it_works_through_a_batch") {
+  TestSchema db;
+  auto subs = db.store().subscriptions();
+  const auto p = append_pings(db.store(), 60);
+  SubscriptionOptions o = manual();
+  o.group = "g";
+  o.lease_ttl = 1500ms;
+  o.batch_size = 60;  // one fetch: all 60 in a's hands, ~3 s of work
+  o.member_id = "a";
+  auto [ha, ra] = subs.subscribe("s", {}, o);
+  auto first = ra.next(0ms);
+  REQUIRE(first);
+  o.member_id = "b";
+  auto [hb, rb] = subs.subscribe("s", {}, o);
+  std::atomic<bool> done{false};
+  std::atomic<int> taken_by_b{0};
+  std::thread other([&] {
+    while (!done) {
+      if (auto e = rb.next(20ms)) {
+        ++taken_by_b;
+        hb.ack(e->global_seq);
+      }
+    }
+  });
+  std::vector<std::int64_t> handled;
+  for (auto e = std::move(first); e; e = ra.next(0ms)) {
+    std::this_thread::sleep_for(50ms);  // the handler's work, not a synchronisation
+    ha.ack(e->global_seq);
+    handled.push_back(e->global_seq);
+  }
+  done = true;
+  other.join();
+  CHECK(taken_by_b == 0);
+  CHECK(handled == p);
+}
+
 TEST_CASE("group_of_three_loses_nothing_when_a_member_crashes_and_keeps_per_stream_order") {
   TestSchema db;
   auto& store = db.store();

@@ -138,6 +138,9 @@ std::optional<EventEnvelope> Subscriber::take(std::chrono::milliseconds timeout,
   acked_in_txn_.clear();
   lost_.clear();
   for (;;) {
+    // Heartbeat and lease renewals ride on next(): also while a fetched batch is handed out
+    // one event at a time, so a member with a slow handler is not taken for gone.
+    if (!ready_.empty()) stay_alive();
     if (!ready_.empty()) {
       auto r = std::move(ready_.front());
       ready_.pop_front();
@@ -205,7 +208,18 @@ void Subscriber::run(const std::function<void(const EventEnvelope&)>& handler,
           std::mutex m;
           std::unique_lock l(m);
           std::condition_variable_any cv;
-          cv.wait_for(l, stop, retry_.delay(attempts), [] { return false; });
+          // In slices, staying alive meanwhile (the member and its leases), as run_available does.
+          const auto until = std::chrono::steady_clock::now() + retry_.delay(attempts);
+          for (auto now = std::chrono::steady_clock::now(); now < until && !stop.stop_requested();
+               now = std::chrono::steady_clock::now()) {
+            cv.wait_for(l, stop,
+                        std::min<std::chrono::steady_clock::duration>(until - now,
+                                                                      opt_.lease_ttl / 3),
+                        [] { return false; });
+            std::lock_guard lock(mu_);
+            maintain();
+            keep_leases();
+          }
           if (stop.stop_requested()) {
             std::lock_guard lock(mu_);
             flush();
@@ -304,6 +318,14 @@ RunAvailableResult Subscriber::run_available(
 }
 
 // Renews the leases of the exclusive units held now (hold() renews at most every TTL/3).
+void Subscriber::stay_alive() {
+  maintain();  // the member's heartbeat, every lease_ttl / 3
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_renewal_) return;
+  next_renewal_ = now + opt_.lease_ttl / 3;
+  keep_leases();
+}
+
 void Subscriber::keep_leases() {
   db::without_transaction(state_->connections(),
                           [&](pqxx::nontransaction& txn, db::Connection& conn) {

@@ -111,6 +111,8 @@ class Subscriber {
   std::optional<EventEnvelope> take(std::chrono::milliseconds timeout, bool auto_last,
                                     std::unique_lock<std::mutex>& lock, bool listen = true);
   void keep_leases();
+  /// maintain() and, every lease_ttl / 3, keep_leases(): while events are handed out.
+  void stay_alive();
   void maintain();
   void rebuild_units(const subscriptions::GroupRow& group);
   bool hold(Unit& u, pqxx::transaction_base& txn, db::Connection& conn);
@@ -166,6 +168,7 @@ class Subscriber {
   std::optional<Retrying> retrying_;
   bool stopped_ = false;  ///< run_available: an event used its attempts up under kStop
   std::chrono::steady_clock::time_point next_heartbeat_{};
+  std::chrono::steady_clock::time_point next_renewal_{};  ///< stay_alive's next keep_leases()
   std::chrono::steady_clock::time_point last_flush_{};
   std::map<Uuid, bool> alias_match_;
   std::unique_ptr<db::Connection> listen_conn_;
