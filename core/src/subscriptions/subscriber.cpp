@@ -217,8 +217,7 @@ void Subscriber::run(const std::function<void(const EventEnvelope&)>& handler,
                                                                       opt_.lease_ttl / 3),
                         [] { return false; });
             std::lock_guard lock(mu_);
-            maintain();
-            keep_leases();
+            stay_alive();
           }
           if (stop.stop_requested()) {
             std::lock_guard lock(mu_);
