@@ -61,6 +61,12 @@ std::string checkpoint(TestSchema& db, const std::string& unit) {
   return r.empty() ? "none" : r[0][0].as<std::string>();
 }
 
+// The side effect ack_in commits with: an outbox table in the test schema.
+void create_outbox(TestSchema& db, const std::string& columns = "seq bigint") {
+  auto conn = db.raw();
+  pqxx::nontransaction(conn).exec("create table " + q(db) + ".outbox (" + columns + ")");
+}
+
 SubscriptionOptions manual() {
   SubscriptionOptions o;
   o.ack_mode = AckMode::kManual;
@@ -184,10 +190,7 @@ TEST_CASE("subscription_manual_out_of_order_acks_keep_the_checkpoint_at_the_lowe
 TEST_CASE("subscription_ack_in_commits_with_the_callers_transaction_and_a_rollback_leaves_it") {
   TestSchema db;
   auto subs = db.store().subscriptions();
-  {
-    auto conn = db.raw();
-    pqxx::nontransaction(conn).exec("create table " + q(db) + ".outbox (seq bigint primary key)");
-  }
+  create_outbox(db, "seq bigint primary key");
   const auto p = append_pings(db.store(), 2);
   {
     auto [handle, rx] = subs.subscribe("s1", {}, manual());
@@ -225,10 +228,7 @@ TEST_CASE("subscription_ack_in_commits_with_the_callers_transaction_and_a_rollba
 TEST_CASE("ack_in_of_an_event_taken_over_by_another_member_throws_and_commits_nothing") {
   TestSchema db;
   auto subs = db.store().subscriptions();
-  {
-    auto conn = db.raw();
-    pqxx::nontransaction(conn).exec("create table " + q(db) + ".outbox (seq bigint)");
-  }
+  create_outbox(db);
   const auto outbox = [&](Transaction& txn, std::int64_t seq) {
     txn.exec("insert into " + q(db) + ".outbox values ($1)", seq);
   };
@@ -269,10 +269,7 @@ TEST_CASE("ack_in_of_an_event_taken_over_by_another_member_throws_and_commits_no
 TEST_CASE("a_transaction_that_fails_after_ack_in_is_retried_and_its_retry_acknowledges") {
   TestSchema db;
   auto subs = db.store().subscriptions();
-  {
-    auto conn = db.raw();
-    pqxx::nontransaction(conn).exec("create table " + q(db) + ".outbox (seq bigint)");
-  }
+  create_outbox(db);
   const auto p = append_pings(db.store(), 2);
   SubscriptionOptions o = manual();
   o.retry_base_delay = 1ms;
