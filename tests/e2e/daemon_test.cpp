@@ -628,7 +628,8 @@ TEST_CASE("a_shadow_rebuild_runs_beside_a_serving_daemon_shows_in_status_and_han
 
 namespace {
 
-std::int64_t tenant_rows(const TestSchema& db, const std::string& tenant, const std::string& table) {
+std::int64_t tenant_rows(const TestSchema& db, const std::string& tenant,
+                         const std::string& table) {
   auto conn = db.raw();
   pqxx::nontransaction txn(conn);
   const auto q = "\"tenant_" + tenant + "\"." + table;
@@ -694,9 +695,10 @@ TEST_CASE("rillflowd_runs_each_unit_per_tenant_isolated_and_picks_up_a_new_tenan
   const auto leases = [&](const std::string& tenant) {
     auto conn = db.raw();
     return pqxx::nontransaction(conn)
-        .exec("select coalesce(string_agg(kind || '/' || name || '@' || lease_epoch, ',' order "
-              "by kind, name), '') from \"tenant_" + tenant +
-              "\".work_units where lease_owner is not null")[0][0]
+        .exec(
+            "select coalesce(string_agg(kind || '/' || name || '@' || lease_epoch, ',' order "
+            "by kind, name), '') from \"tenant_" +
+            tenant + "\".work_units where lease_owner is not null")[0][0]
         .as<std::string>();
   };
   const auto leases_a = leases(a);
@@ -712,8 +714,8 @@ TEST_CASE("rillflowd_runs_each_unit_per_tenant_isolated_and_picks_up_a_new_tenan
 
   // A dropped tenant's units stop; the others keep theirs.
   db.store().tenants().drop(b);
-  CHECK(eventually([&] { return contains(d.log(), "tenants: starting none, stopping " + b); },
-                   60s));
+  CHECK(
+      eventually([&] { return contains(d.log(), "tenants: starting none, stopping " + b); }, 60s));
   const auto units_of = [&] {
     std::set<std::string> out;
     const auto st = parse_json(http_get(d.port(), "/status").body);
@@ -733,8 +735,8 @@ TEST_CASE("a_listed_tenant_not_provisioned_keeps_rillflowd_unready_saying_which"
   const auto a = t.add("acme"), missing = t.add("later");
   db.store().ensure_tenant(a);
   Setup s;
-  const auto config = write_temp(
-      "tenants-listed.yaml", config_yaml(db, s) + "tenants: [" + a + ", " + missing + "]\n");
+  const auto config = write_temp("tenants-listed.yaml",
+                                 config_yaml(db, s) + "tenants: [" + a + ", " + missing + "]\n");
   DaemonProcess d(RILLFLOWD_PATH, config, env_for(db));
   REQUIRE(d.port() > 0);
   CHECK(eventually(

@@ -74,7 +74,8 @@ TEST_CASE("tenant_units_spread_evenly_and_joins_or_new_tenants_move_few_of_them"
   // Assigned one unit at a time (a list per schema), tenants still spread over the runtimes.
   std::map<std::string, std::size_t> single;
   for (const auto& u : units) {
-    for (const auto& self : live) single[self] += runtime::Membership::assign({u}, live, self).size();
+    for (const auto& self : live)
+      single[self] += runtime::Membership::assign({u}, live, self).size();
   }
   for (const auto& self : live) CHECK(single[self] >= 40);
 }

@@ -55,8 +55,8 @@ std::string envelope_columns(std::string_view alias, std::string_view created_at
   const std::string a(alias);
   // In text format, as the types print (a uuid or jsonb column prints as its ::text would,
   // without the cast's copy); created_at as float8 epoch: exact to the microsecond.
-  return a + ".global_seq, " + a + ".stream_id, " + a + ".stream_seq, " + a + ".event_type, " +
-         a + ".body, " + a + ".headers, " + a + ".causation_id, " + a + ".correlation_id, " +
+  return a + ".global_seq, " + a + ".stream_id, " + a + ".stream_seq, " + a + ".event_type, " + a +
+         ".body, " + a + ".headers, " + a + ".causation_id, " + a + ".correlation_id, " +
          "(date_part('epoch', " + a + "." + std::string(created_at) + ") * 1000000)::bigint";
 }
 

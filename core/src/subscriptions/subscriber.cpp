@@ -212,10 +212,10 @@ void Subscriber::run(const std::function<void(const EventEnvelope&)>& handler,
           const auto until = std::chrono::steady_clock::now() + retry_.delay(attempts);
           for (auto now = std::chrono::steady_clock::now(); now < until && !stop.stop_requested();
                now = std::chrono::steady_clock::now()) {
-            cv.wait_for(l, stop,
-                        std::min<std::chrono::steady_clock::duration>(until - now,
-                                                                      opt_.lease_ttl / 3),
-                        [] { return false; });
+            cv.wait_for(
+                l, stop,
+                std::min<std::chrono::steady_clock::duration>(until - now, opt_.lease_ttl / 3),
+                [] { return false; });
             std::lock_guard lock(mu_);
             stay_alive();
           }
@@ -961,8 +961,7 @@ void Subscriber::flush_ungrouped(Unit& u) {
                                     sql("select global_seq from {schema}.subscription_deliveries "
                                         "where unit = $1 and acked and global_seq = "
                                         "any($2::bigint[])"),
-                                    u.key.name,
-                                    subscriptions::bigint_array(seqs))) {
+                                    u.key.name, subscriptions::bigint_array(seqs))) {
         const auto it = u.txn_acks.find(r[0].as<std::int64_t>());
         if (it == u.txn_acks.end()) continue;
         if (auto* p = pending_at(u, it->second, it->first)) p->acked = p->persisted = true;

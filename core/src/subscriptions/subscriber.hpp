@@ -74,7 +74,7 @@ class Subscriber {
     std::int64_t read_max = 0;  ///< the highest global_seq read so far
     std::deque<Pending> pending;
     std::uint64_t pending_base = 0;  ///< the absolute index of pending.front()
-    std::set<std::int64_t> skip;      ///< acked beyond the checkpoint (stored), not yet read
+    std::set<std::int64_t> skip;     ///< acked beyond the checkpoint (stored), not yet read
     /// Acked through ack_in, not yet seen committed: global_seq -> absolute pending index.
     std::map<std::int64_t, std::uint64_t> txn_acks;
     // Acknowledged, not yet written.

@@ -67,8 +67,8 @@ TenantSet resolve_tenants(const Store& base, const config::TenantsConfig& cfg) {
     return out;
   }
   for (const auto& name : cfg.names) {  // sorted by the config parser
-    auto& into = std::binary_search(registered.begin(), registered.end(), name) ? out.active
-                                                                               : out.missing;
+    auto& into =
+        std::binary_search(registered.begin(), registered.end(), name) ? out.active : out.missing;
     into.push_back(name);
   }
   return out;
@@ -97,8 +97,8 @@ void add_units(Context& ctx, const Store& unit_store, const std::string& tenant,
   auto& metrics = ctx.metrics;
   const auto& owner = ctx.owner;
   for (const auto& p : ctx.registry)
-    workers.push_back(std::make_shared<projections::ProjectionWorker>(runtime, p.config.name,
-                                                                      metrics, tenant));
+    workers.push_back(
+        std::make_shared<projections::ProjectionWorker>(runtime, p.config.name, metrics, tenant));
   // Snapshotters take their leases under this node's owner id, the one membership assigns by.
   for (const auto& s : ctx.snapshotters) {
     auto options = s.config.options(std::chrono::milliseconds(cfg.daemon.lease_ttl_ms));

@@ -44,8 +44,7 @@ void PollService::stop() {
 asio::awaitable<void> PollService::poll() {
   std::size_t share = 0;
   while (polling_ && !ctx_.snapshot.draining) {
-    const std::size_t shares =
-        std::clamp<std::size_t>(ctx_.scheduler.workers().size() / 20, 1, 10);
+    const std::size_t shares = std::clamp<std::size_t>(ctx_.scheduler.workers().size() / 20, 1, 10);
     poll_timer_.expires_after(std::chrono::milliseconds(ctx_.cfg.daemon.poll_interval_ms) /
                               static_cast<int>(shares));
     boost::system::error_code ec;

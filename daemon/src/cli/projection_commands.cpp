@@ -176,9 +176,9 @@ int rebuild_shadow(Context& ctx, const std::string& name, bool cancel) {
     std::string relations;
     for (const auto& rel : r.relations) relations += (relations.empty() ? "" : ", ") + rel;
     std::cout << "rebuilt " << name << " beside the live read model and swapped it in ("
-              << r.processed << " event(s) handled; relations: "
-              << (relations.empty() ? "none" : relations) << "); it continues after global_seq "
-              << r.last_global_seq << "\n";
+              << r.processed
+              << " event(s) handled; relations: " << (relations.empty() ? "none" : relations)
+              << "); it continues after global_seq " << r.last_global_seq << "\n";
   }
   if (r.parked > 0) {
     std::cerr << "rillflow: " << r.parked << " event(s) were parked on the way: see `rillflow "
@@ -232,8 +232,8 @@ void add_projection_commands(CLI::App& app, Context& ctx) {
   group
       ->add_option("--tenant", ctx.tenant,
                    "Work on this tenant's projections (schema tenant_NAME of --schema's registry)")
-      ->check(throwing_check([](const std::string& text) { validate_tenant_name(text); },
-                             "TENANT"));
+      ->check(
+          throwing_check([](const std::string& text) { validate_tenant_name(text); }, "TENANT"));
   static std::string name;
   static std::int64_t position = 0, id = 0;
   static std::size_t limit = 100;

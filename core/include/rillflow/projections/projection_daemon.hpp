@@ -106,10 +106,10 @@ struct DlqEntry {
 /// Progress is counted in global_seq: `done` of `total`.
 struct ShadowRebuildProgress {
   std::string name;
-  std::string shadow_schema;  ///< where the new read model is being built
-  std::int64_t done = 0;      ///< the highest global_seq the shadow has handled
-  std::int64_t total = 0;     ///< the head of the feed (highest committed global_seq)
-  double rate = 0;            ///< global_seq per second since the rebuild started
+  std::string shadow_schema;          ///< where the new read model is being built
+  std::int64_t done = 0;              ///< the highest global_seq the shadow has handled
+  std::int64_t total = 0;             ///< the head of the feed (highest committed global_seq)
+  double rate = 0;                    ///< global_seq per second since the rebuild started
   std::optional<double> eta_seconds;  ///< (total - done) / rate; none before any progress
   std::chrono::system_clock::time_point started_at;
 };
@@ -130,11 +130,11 @@ struct ShadowRebuildOptions {
 
 /// What rebuild_shadow did.
 struct ShadowRebuildReport {
-  bool swapped = false;                 ///< false: stopped by should_stop, the shadow kept
-  std::size_t processed = 0;            ///< events handled by the shadow in this call
-  std::int64_t last_global_seq = 0;     ///< where the live projection now continues
-  std::vector<std::string> relations;   ///< the relations swapped in
-  std::int64_t parked = 0;              ///< events the shadow parked (now the live DLQ)
+  bool swapped = false;                ///< false: stopped by should_stop, the shadow kept
+  std::size_t processed = 0;           ///< events handled by the shadow in this call
+  std::int64_t last_global_seq = 0;    ///< where the live projection now continues
+  std::vector<std::string> relations;  ///< the relations swapped in
+  std::int64_t parked = 0;             ///< events the shadow parked (now the live DLQ)
 };
 
 /// As JSON objects (times as RFC 3339 UTC, absent values as null), for tools and endpoints.
