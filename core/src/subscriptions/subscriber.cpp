@@ -316,7 +316,6 @@ RunAvailableResult Subscriber::run_available(
   return out;
 }
 
-// Renews the leases of the exclusive units held now (hold() renews at most every TTL/3).
 void Subscriber::stay_alive() {
   maintain();  // the member's heartbeat, every lease_ttl / 3
   const auto now = std::chrono::steady_clock::now();
@@ -325,6 +324,7 @@ void Subscriber::stay_alive() {
   keep_leases();
 }
 
+// Renews the leases of the exclusive units held now (hold() renews at most every TTL/3).
 void Subscriber::keep_leases() {
   db::without_transaction(state_->connections(),
                           [&](pqxx::nontransaction& txn, db::Connection& conn) {

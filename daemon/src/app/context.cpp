@@ -61,7 +61,10 @@ TenantSet resolve_tenants(const Store& base, const config::TenantsConfig& cfg) {
   TenantSet out;
   if (!cfg.enabled) return out;
   std::vector<std::string> registered;
-  for (const auto& t : base.tenants().list()) registered.push_back(t.name);  // sorted by name
+  for (const auto& t : base.tenants().list()) registered.push_back(t.name);
+  // In byte order, as binary_search here and retarget_tenants expect (the registry's order is
+  // the database collation's).
+  std::sort(registered.begin(), registered.end());
   if (cfg.all) {
     out.active = std::move(registered);
     return out;
