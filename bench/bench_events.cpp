@@ -4,6 +4,7 @@
 //   appends     W writer threads x batch size B, each thread on its own streams
 //   notify      appends with the NOTIFY channel on vs off
 //   feed reads  the whole global feed from the start, read_feed vs a keyset scan
+//   tail read   one event appended at the head of that feed and read, vs one keyset query
 //
 // Uses DATABASE_URL when set, otherwise an embedded PostgreSQL (unix socket, fsync off, or on
 // with --durable). Every run works in fresh schemas (bench_<pid>, bench_<pid>_feed), dropped at
@@ -687,6 +688,48 @@ int run(const Options& opts) {
       r1.seconds, r2.seconds, b1.seconds, b2.seconds, warm[0].seconds, warm[1].seconds);
   bench::print_result("bench_events", opts.durable, "global feed reads (vs keyset scan)",
                       "events/s", r.rate(), b.rate());
+
+  // A reader at the head of the feed: one event appended, then read. Its cost must not grow
+  // with the table (a batch's scan starts at the batch's first event); the baseline is one keyset
+  // query after the last global_seq it saw.
+  {
+    constexpr int kTailReads = 200;
+    const auto es = feed_store.events();
+    auto pos = es.feed_end();
+    std::string after =
+        std::to_string(query_int(admin, "select max(global_seq) from " + feed_schema + ".events"));
+    std::vector<double> rill_ms, base_ms;
+    const auto one = events_of(1);
+    for (int i = 0; i < kTailReads; ++i) {
+      es.append_stream(rillflow::new_uuid(), rillflow::Expected::no_stream(), one);
+      auto start = Clock::now();
+      const auto batch = es.read_feed(pos, kFeedPage);
+      rill_ms.push_back(seconds_since(start) * 1000.0);
+      start = Clock::now();
+      const auto res = reader.exec_prepared("feed_page", {after.c_str()});
+      base_ms.push_back(seconds_since(start) * 1000.0);
+      if (batch.events.size() != 1 || PQntuples(res.get()) != 1) {
+        throw std::runtime_error("tail read: expected the one new event, read " +
+                                 std::to_string(batch.events.size()) + " and " +
+                                 std::to_string(PQntuples(res.get())));
+      }
+      pos = batch.next;
+      after = PQgetvalue(res.get(), 0, 0);
+    }
+    const auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    const double rm = median(rill_ms), bm = median(base_ms);
+    std::printf(
+        "\nTail read at the head of %s events: append one, read it (median of %d, ms)\n"
+        "%12s %12s %7s\n%12.3f %12.3f %7.2f\n"
+        "(rillflow makes a tick and reads its batch: about 8 statements against one)\n",
+        with_commas(static_cast<double>(seeded)).c_str(), kTailReads, "rillflow", "baseline",
+        "ratio", rm, bm, ratio(bm, rm));
+    bench::print_result("bench_events", opts.durable, "tail read of one new event (vs keyset)",
+                        "ms", rm, bm, false);
+  }
   std::fflush(stdout);
   return 0;
 }

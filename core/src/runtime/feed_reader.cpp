@@ -9,28 +9,46 @@ namespace rillflow::runtime {
 
 namespace {
 
-// Rows committed since a snapshot: those whose transaction was in progress then (in xip) or
-// started after it (>= xmax). Never a range from xmin: an old open transaction must not make
-// this scan long.
-constexpr const char* kNewsSinceLatestTick = R"sql(
-select t.tick_id, exists (
-  select 1 from {schema}.events e
-  where e.tx_id >= pg_snapshot_xmax(t.snapshot)
-     or e.tx_id = any(array(select pg_snapshot_xip(t.snapshot))))
-from (select tick_id, snapshot from {schema}.ticks order by tick_id desc limit 1) t
+// News since the newest tick: an event committed whose transaction was in progress then (in
+// xip) or started after it (>= xmax). Both halves walk events_tx_id_idx (max() reads its last
+// entry; = any() looks up the few xip ids), so the probe costs the same on any table size. Never
+// a range from xmin: an old open transaction must not make this scan long.
+constexpr const char* kNews = R"sql(
+coalesce((select max(e.tx_id) from {schema}.events e) >= pg_snapshot_xmax(t.snapshot), false)
+or exists (select 1 from {schema}.events e
+           where e.tx_id = any(array(select pg_snapshot_xip(t.snapshot))))
 )sql";
 
-// Under the ticks table lock, so tick N's snapshot is taken after tick N-1 committed and
-// snapshots only grow with tick ids.
-constexpr const char* kInsertTick = R"sql(
-insert into {schema}.ticks (tick_id, snapshot)
-select t.tick_id + 1, pg_current_snapshot()
-from (select tick_id, snapshot from {schema}.ticks order by tick_id desc limit 1) t
-where exists (
-  select 1 from {schema}.events e
-  where e.tx_id >= pg_snapshot_xmax(t.snapshot)
-     or e.tx_id = any(array(select pg_snapshot_xip(t.snapshot))))
-returning tick_id
+constexpr const char* kNewest =
+    "(select tick_id, snapshot from {schema}.ticks order by tick_id desc limit 1) t";
+
+// The lowest global_seq of batch (tick $1 - 1, tick $1), never empty (a tick is made for news).
+// Run in the tick's transaction after the insert, at read committed, so this statement's
+// snapshot sees every transaction the tick's snapshot sees (and more, which the visibility test
+// removes). Both halves walk events_tx_id_idx over the batch's transactions only.
+constexpr const char* kTickRange = R"sql(
+with b as (
+  select e.global_seq from {schema}.events e
+  where e.tx_id >= (select pg_snapshot_xmax(snapshot) from {schema}.ticks where tick_id = $1 - 1)
+    and e.tx_id < (select pg_snapshot_xmax(snapshot) from {schema}.ticks where tick_id = $1)
+    and pg_visible_in_snapshot(e.tx_id, (select snapshot from {schema}.ticks where tick_id = $1))
+  union all
+  select e.global_seq from {schema}.events e
+  where e.tx_id = any(array(select pg_snapshot_xip(snapshot)
+                            from {schema}.ticks where tick_id = $1 - 1))
+    and pg_visible_in_snapshot(e.tx_id, (select snapshot from {schema}.ticks where tick_id = $1)))
+update {schema}.ticks
+set first_seq = (select min(global_seq) from b)
+where tick_id = $1
+)sql";
+
+// Ticks from..to: how many exist, how many after `from` know their batch's first_seq, and the
+// lowest of those. Tick ids are dense (each is the newest + 1, under the table lock) and pruning
+// removes a prefix, so all of from..to exist when the count says so.
+constexpr const char* kRangeSummary = R"sql(
+select count(*), count(first_seq) filter (where tick_id > $1),
+       min(first_seq) filter (where tick_id > $1)
+from {schema}.ticks where tick_id between $1 and $2
 )sql";
 
 // The batch between two ticks: visible in `to`, not visible in `from`, paged by global_seq.
@@ -101,8 +119,13 @@ std::vector<EventEnvelope> envelopes_from(const pqxx::result& result) {
 
 Ticker::Ticker(const detail::StoreState& state)
     : state_(state),
-      probe_sql_(state.sql(kNewsSinceLatestTick)),
-      insert_sql_(state.sql(kInsertTick)),
+      probe_sql_(state.sql(std::string("select t.tick_id, ") + kNews + " from " + kNewest)),
+      // Under the ticks table lock, so tick N's snapshot is taken after tick N-1 committed and
+      // snapshots only grow with tick ids.
+      insert_sql_(state.sql(std::string("insert into {schema}.ticks (tick_id, snapshot) ") +
+                            "select t.tick_id + 1, pg_current_snapshot() from " + kNewest +
+                            " where " + kNews + " returning tick_id")),
+      range_sql_(state.sql(kTickRange)),
       newest_sql_(state.sql("select max(tick_id) from {schema}.ticks")) {}
 
 std::int64_t Ticker::tick(pqxx::transaction_base& txn, db::Connection& conn) const {
@@ -112,11 +135,16 @@ std::int64_t Ticker::tick(pqxx::transaction_base& txn, db::Connection& conn) con
                                         "' is empty; run rillflow schema-sync");
   }
   if (!r[0][1].as<bool>()) return r[0][0].as<std::int64_t>();
-  txn.exec("begin");
+  // Read committed whatever the session's default: kTickRange must see what the snapshot sees.
+  txn.exec("begin isolation level read committed");
   try {
     txn.exec(state_.sql("lock table {schema}.ticks in exclusive mode"));
     auto ins = db::exec(txn, conn, insert_sql_);
-    if (ins.empty()) ins = db::exec(txn, conn, newest_sql_);
+    if (ins.empty()) {
+      ins = db::exec(txn, conn, newest_sql_);
+    } else {
+      db::exec(txn, conn, range_sql_, ins[0][0].as<std::int64_t>());
+    }
     txn.exec("commit");
     return ins[0][0].as<std::int64_t>();
   } catch (...) {
@@ -146,6 +174,7 @@ FeedBatch read_batch(pqxx::transaction_base& txn, db::Connection& conn,
     throw Error(ErrorCode::kInvalidArgument, "invalid feed position");
   }
   const std::string batch_sql = state.sql("select " + envelope_columns("e") + kBatchTail);
+  const std::string summary_sql = state.sql(kRangeSummary);
   FeedBatch out;
   out.events.reserve(std::min<std::size_t>(limit, 10000));
   out.positions.reserve(out.events.capacity());
@@ -159,6 +188,16 @@ FeedBatch read_batch(pqxx::transaction_base& txn, db::Connection& conn,
       }
       pos.to_tick = latest;
       pos.after_seq = 0;
+    }
+    if (pos.after_seq == 0) {
+      // A batch's first page starts at its lowest global_seq when every tick of the range knows
+      // it: the index scan then never walks the events before the batch, so a live reader's
+      // cost does not grow with the table.
+      const auto r = db::exec(txn, conn, summary_sql, pos.from_tick, pos.to_tick)[0];
+      if (r[0].as<std::int64_t>() == pos.to_tick - pos.from_tick + 1 &&
+          r[1].as<std::int64_t>() == pos.to_tick - pos.from_tick) {
+        pos.after_seq = std::max<std::int64_t>(r[2].as<std::int64_t>() - 1, 0);
+      }
     }
     const auto wanted = static_cast<std::int64_t>(limit - out.events.size());
     const auto rows =
