@@ -19,28 +19,24 @@ or exists (select 1 from {schema}.events e
            where e.tx_id = any(array(select pg_snapshot_xip(t.snapshot))))
 )sql";
 
-constexpr const char* kNewest =
-    "(select tick_id, snapshot from {schema}.ticks order by tick_id desc limit 1) t";
-
-// The lowest global_seq of batch (tick $1 - 1, tick $1), never empty (a tick is made for news).
-// Run in the tick's transaction after the insert, at read committed, so this statement's
-// snapshot sees every transaction the tick's snapshot sees (and more, which the visibility test
-// removes). Both halves walk events_tx_id_idx over the batch's transactions only.
-constexpr const char* kTickRange = R"sql(
-with b as (
+// Under the ticks table lock, so tick N's snapshot is taken after tick N-1 committed and
+// snapshots only grow with tick ids. pg_current_snapshot() is this statement's own snapshot, so
+// first_seq, the lowest global_seq of batch (N-1, N), is read in exactly the snapshot the tick
+// stores: what this statement sees beyond tick N-1 (at or after its xmax, or in its xip), found
+// through events_tx_id_idx (materialized, so no plan walks events_pkey for the min instead).
+constexpr const char* kInsertTick = R"sql(
+with t as (select tick_id, snapshot from {schema}.ticks order by tick_id desc limit 1),
+b as materialized (
   select e.global_seq from {schema}.events e
-  where e.tx_id >= (select pg_snapshot_xmax(snapshot) from {schema}.ticks where tick_id = $1 - 1)
-    and e.tx_id < (select pg_snapshot_xmax(snapshot) from {schema}.ticks where tick_id = $1)
-    and pg_visible_in_snapshot(e.tx_id, (select snapshot from {schema}.ticks where tick_id = $1))
+  where e.tx_id >= (select pg_snapshot_xmax(snapshot) from t)
+    and e.tx_id < pg_snapshot_xmax(pg_current_snapshot())
   union all
   select e.global_seq from {schema}.events e
-  where e.tx_id = any(array(select pg_snapshot_xip(snapshot)
-                            from {schema}.ticks where tick_id = $1 - 1))
-    and pg_visible_in_snapshot(e.tx_id, (select snapshot from {schema}.ticks where tick_id = $1)))
-update {schema}.ticks
-set first_seq = (select min(global_seq) from b)
-where tick_id = $1
-)sql";
+  where e.tx_id = any(array(select pg_snapshot_xip(snapshot) from t)))
+insert into {schema}.ticks (tick_id, snapshot, first_seq)
+select t.tick_id + 1, pg_current_snapshot(), (select min(b.global_seq) from b)
+from t
+where )sql";
 
 // Ticks from..to: how many exist, how many after `from` know their batch's first_seq, and the
 // lowest of those. Tick ids are dense (each is the newest + 1, under the table lock) and pruning
@@ -119,13 +115,10 @@ std::vector<EventEnvelope> envelopes_from(const pqxx::result& result) {
 
 Ticker::Ticker(const detail::StoreState& state)
     : state_(state),
-      probe_sql_(state.sql(std::string("select t.tick_id, ") + kNews + " from " + kNewest)),
-      // Under the ticks table lock, so tick N's snapshot is taken after tick N-1 committed and
-      // snapshots only grow with tick ids.
-      insert_sql_(state.sql(std::string("insert into {schema}.ticks (tick_id, snapshot) ") +
-                            "select t.tick_id + 1, pg_current_snapshot() from " + kNewest +
-                            " where " + kNews + " returning tick_id")),
-      range_sql_(state.sql(kTickRange)),
+      probe_sql_(state.sql(std::string("select t.tick_id, ") + kNews +
+                           " from (select tick_id, snapshot from {schema}.ticks"
+                           " order by tick_id desc limit 1) t")),
+      insert_sql_(state.sql(std::string(kInsertTick) + kNews + " returning tick_id")),
       newest_sql_(state.sql("select max(tick_id) from {schema}.ticks")) {}
 
 std::int64_t Ticker::tick(pqxx::transaction_base& txn, db::Connection& conn) const {
@@ -135,16 +128,13 @@ std::int64_t Ticker::tick(pqxx::transaction_base& txn, db::Connection& conn) con
                                         "' is empty; run rillflow schema-sync");
   }
   if (!r[0][1].as<bool>()) return r[0][0].as<std::int64_t>();
-  // Read committed whatever the session's default: kTickRange must see what the snapshot sees.
-  txn.exec("begin isolation level read committed");
+  // Read committed whatever the session's default, so the insert's snapshot is taken after the
+  // lock is granted.
   try {
-    txn.exec(state_.sql("lock table {schema}.ticks in exclusive mode"));
+    txn.exec(state_.sql(
+        "begin isolation level read committed; lock table {schema}.ticks in exclusive mode"));
     auto ins = db::exec(txn, conn, insert_sql_);
-    if (ins.empty()) {
-      ins = db::exec(txn, conn, newest_sql_);
-    } else {
-      db::exec(txn, conn, range_sql_, ins[0][0].as<std::int64_t>());
-    }
+    if (ins.empty()) ins = db::exec(txn, conn, newest_sql_);
     txn.exec("commit");
     return ins[0][0].as<std::int64_t>();
   } catch (...) {

@@ -49,7 +49,7 @@ class Ticker {
 
  private:
   const detail::StoreState& state_;
-  std::string probe_sql_, insert_sql_, range_sql_, newest_sql_;
+  std::string probe_sql_, insert_sql_, newest_sql_;
 };
 
 /// Reads up to `limit` committed events after `position` in `txn`. `newest_tick()` is asked for
