@@ -120,6 +120,7 @@ double cpu_seconds(pid_t pid) {
 void bench_tenants(bench::Cli& cli, const std::string& url, const std::vector<std::string>& env,
                    int tenants, int samples) {
   const std::string schema = "bench_tenants_" + std::to_string(getpid());
+  const bench::SchemaDropper dropper(url, {schema});
   auto base = rillflow::Store::builder(url).schema(schema).build();
   base.schema().sync();
   const auto t0 = std::chrono::steady_clock::now();
@@ -215,6 +216,7 @@ int main(int argc, char** argv) try {
   for (const bool notify : {true, false}) {
     const std::string schema =
         std::string("bench_lat_") + (notify ? "notify_" : "poll_") + std::to_string(getpid());
+    const bench::SchemaDropper dropper(url, {schema});
     auto store = rillflow::Store::builder(url).schema(schema).build();
     store.schema().sync();
     const auto path = rillflow::e2e::write_temp(
@@ -237,6 +239,7 @@ int main(int argc, char** argv) try {
 
   // 2. /health/ready latency and RSS while a projection catches up.
   const std::string schema = "bench_catchup_" + std::to_string(getpid());
+  const bench::SchemaDropper dropper(url, {schema});
   auto store = rillflow::Store::builder(url).schema(schema).notify_channel("").build();
   store.schema().sync();
   const auto t0 = std::chrono::steady_clock::now();

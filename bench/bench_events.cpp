@@ -453,26 +453,6 @@ std::int64_t query_int(PgConn& conn, const std::string& sql) {
   return std::strtoll(PQgetvalue(res.get(), 0, 0), nullptr, 10);
 }
 
-// Drops the run's schemas when the run ends, whether it succeeded or not.
-class SchemaDropper {
- public:
-  SchemaDropper(std::string url, std::vector<std::string> schemas)
-      : url_(std::move(url)), schemas_(std::move(schemas)) {}
-  SchemaDropper(const SchemaDropper&) = delete;
-  SchemaDropper& operator=(const SchemaDropper&) = delete;
-  ~SchemaDropper() {
-    try {
-      PgConn conn(url_);
-      for (const auto& s : schemas_) conn.exec("drop schema if exists " + s + " cascade");
-    } catch (const std::exception& e) {
-      std::cerr << "bench_events: could not drop the benchmark schemas: " << e.what() << "\n";
-    }
-  }
-
- private:
-  std::string url_;
-  std::vector<std::string> schemas_;
-};
 
 int run(const Options& opts) {
   std::optional<rillflow::EmbeddedPostgres> embedded;
@@ -500,7 +480,7 @@ int run(const Options& opts) {
     schema = "bench_" + std::to_string(::getpid()) + "_" + std::to_string(n);
   }
   const std::string feed_schema = schema + "_feed";
-  std::optional<SchemaDropper> dropper;
+  std::optional<bench::SchemaDropper> dropper;
   if (!opts.keep) dropper.emplace(url, std::vector<std::string>{schema, feed_schema});
 
   auto build = [&](const std::string& s, const std::string& channel) {

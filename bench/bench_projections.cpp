@@ -121,6 +121,7 @@ int main(int argc, char** argv) try {
   const auto db = cli.database();
   const std::string& url = db.url();
   const std::string schema = "bench_proj_" + std::to_string(getpid());
+  const bench::SchemaDropper dropper(url, {schema});
   auto store =
       rillflow::Store::builder(url).schema(schema).notify_channel("").max_connections(8).build();
   store.schema().sync();

@@ -262,6 +262,7 @@ int main(int argc, char** argv) try {
   const auto schema_for = [](const char* what) {
     return std::string("bench_sub_") + what + "_" + std::to_string(getpid());
   };
+  const bench::SchemaDropper dropper(url, {schema_for("tp"), schema_for("grp"), schema_for("lat")});
   {
     auto store = rillflow::Store::builder(url).schema(schema_for("tp")).notify_channel("").build();
     store.schema().sync();

@@ -5,9 +5,11 @@
 
 #include <libpq-fe.h>
 
+#include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bench {
@@ -94,6 +96,28 @@ class RawPg {
   }
 
   PGconn* conn_;
+};
+
+/// Drops a run's schemas when it ends, whether it succeeded or not (on a server named by
+/// DATABASE_URL they would otherwise stay behind).
+class SchemaDropper {
+ public:
+  SchemaDropper(std::string url, std::vector<std::string> schemas)
+      : url_(std::move(url)), schemas_(std::move(schemas)) {}
+  SchemaDropper(const SchemaDropper&) = delete;
+  SchemaDropper& operator=(const SchemaDropper&) = delete;
+  ~SchemaDropper() {
+    try {
+      RawPg conn(url_);
+      for (const auto& s : schemas_) conn.exec("drop schema if exists \"" + s + "\" cascade");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "could not drop the benchmark schemas: %s\n", e.what());
+    }
+  }
+
+ private:
+  std::string url_;
+  std::vector<std::string> schemas_;
 };
 
 }  // namespace bench
