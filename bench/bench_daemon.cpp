@@ -132,8 +132,7 @@ void bench_tenants(bench::Cli& cli, const std::string& url, const std::vector<st
   std::printf("\n%d tenants ensured in %.1f s\n", tenants,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   const auto path = rillflow::e2e::write_temp(
-      schema + ".yaml",
-      config(schema, true, 1000, BENCH_LATENCY_PLUGIN, 500) + "tenants: all\n");
+      schema + ".yaml", config(schema, true, 1000, BENCH_LATENCY_PLUGIN, 500) + "tenants: all\n");
   DaemonProcess d(RILLFLOWD_PATH, path, env);
   if (!d.wait_ready(120s)) throw std::runtime_error("rillflowd did not become ready:\n" + d.log());
   // Every tenant's unit listed and idle (its first batches done).
@@ -162,8 +161,8 @@ void bench_tenants(bench::Cli& cli, const std::string& url, const std::vector<st
               percentile(lat, 0.99), percentile(lat, 1.0));
   d.signal(SIGTERM);
   d.wait_exit(60s);
-  cli.result("rillflowd idle CPU, " + std::to_string(tenants) + " tenants", "% of a core",
-             idle_cpu, 0, false);
+  cli.result("rillflowd idle CPU, " + std::to_string(tenants) + " tenants", "% of a core", idle_cpu,
+             0, false);
   cli.result("rillflowd RSS, " + std::to_string(tenants) + " tenants", "KiB",
              static_cast<double>(rss), 0, false);
   cli.result("one tenant's delivery latency p99, " + std::to_string(tenants) + " tenants", "ms",
