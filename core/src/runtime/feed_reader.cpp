@@ -39,8 +39,9 @@ from t
 where )sql";
 
 // Ticks from..to: how many exist, how many after `from` know their batch's first_seq, and the
-// lowest of those. Tick ids are dense (each is the newest + 1, under the table lock) and pruning
-// removes a prefix, so all of from..to exist when the count says so.
+// lowest of those. Tick ids are dense (each is the newest + 1, under the table lock), so the count
+// tells whether all of from..to exist: pruning may leave holes (it goes by created_at too), and a
+// range with one falls back to the scan from the start.
 constexpr const char* kRangeSummary = R"sql(
 select count(*), count(first_seq) filter (where tick_id > $1),
        min(first_seq) filter (where tick_id > $1)
