@@ -453,7 +453,6 @@ std::int64_t query_int(PgConn& conn, const std::string& sql) {
   return std::strtoll(PQgetvalue(res.get(), 0, 0), nullptr, 10);
 }
 
-
 int run(const Options& opts) {
   std::optional<rillflow::EmbeddedPostgres> embedded;
   std::string url;
