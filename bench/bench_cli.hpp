@@ -8,6 +8,7 @@
 
 #include <rillflow/embedded/embedded_postgres.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -16,6 +17,13 @@
 #include <vector>
 
 namespace bench {
+
+/// The nearest-rank percentile `p` (0..1) of `v` (0.5: the median), 0 for no samples.
+inline double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
 
 /// One figure beside its raw-PostgreSQL baseline (baseline 0: none), as a line bench/run reads:
 ///   @result TAB program TAB fsync off|on TAB measure TAB unit TAB rillflow TAB baseline TAB

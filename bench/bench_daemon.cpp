@@ -40,12 +40,6 @@ std::int64_t now_us() {
       .count();
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
 long rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -157,8 +151,9 @@ void bench_tenants(bench::Cli& cli, const std::string& url, const std::vector<st
   std::printf("rillflowd, %d tenants x 1 projection: idle CPU %.1f %% of one core, RSS %ld KiB\n",
               tenants, idle_cpu, rss);
   std::printf("%-34s %9s %9s %9s\n", "", "p50 ms", "p99 ms", "max ms");
-  std::printf("%-34s %9.2f %9.2f %9.2f\n", "one tenant, append -> handler", percentile(lat, 0.5),
-              percentile(lat, 0.99), percentile(lat, 1.0));
+  std::printf("%-34s %9.2f %9.2f %9.2f\n", "one tenant, append -> handler",
+              bench::percentile(lat, 0.5), bench::percentile(lat, 0.99),
+              bench::percentile(lat, 1.0));
   d.signal(SIGTERM);
   d.wait_exit(60s);
   cli.result("rillflowd idle CPU, " + std::to_string(tenants) + " tenants", "% of a core", idle_cpu,
@@ -166,7 +161,7 @@ void bench_tenants(bench::Cli& cli, const std::string& url, const std::vector<st
   cli.result("rillflowd RSS, " + std::to_string(tenants) + " tenants", "KiB",
              static_cast<double>(rss), 0, false);
   cli.result("one tenant's delivery latency p99, " + std::to_string(tenants) + " tenants", "ms",
-             percentile(lat, 0.99), 0, false);
+             bench::percentile(lat, 0.99), 0, false);
   for (const auto& n : names) base.tenants().drop(n);
 }
 
@@ -227,10 +222,11 @@ int main(int argc, char** argv) try {
                                            notify ? 10ms : 37ms);
     std::printf("%-34s %9.2f %9.2f %9.2f\n",
                 notify ? "NOTIFY (poll 1000 ms as fallback)" : "polling only (every 100 ms)",
-                percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1.0));
+                bench::percentile(lat, 0.5), bench::percentile(lat, 0.99),
+                bench::percentile(lat, 1.0));
     cli.result(notify ? "rillflowd delivery latency p99, NOTIFY"
                       : "rillflowd delivery latency p99, polling every 100 ms",
-               "ms", percentile(lat, 0.99), 0, false);
+               "ms", bench::percentile(lat, 0.99), 0, false);
     if (notify) std::printf("%-34s %9ld KiB\n", "daemon RSS, idle", rss_kib(d.pid()));
     d.signal(SIGTERM);
     d.wait_exit(30s);
@@ -273,14 +269,14 @@ int main(int argc, char** argv) try {
       events, secs, static_cast<double>(events) / secs);
   std::printf("%-34s %9s %9s %9s\n", "", "p50 ms", "p99 ms", "max ms");
   std::printf("%-34s %9.2f %9.2f %9.2f  (%zu requests)\n", "/health/ready during catch-up",
-              percentile(health, 0.5), percentile(health, 0.99), percentile(health, 1.0),
-              health.size());
+              bench::percentile(health, 0.5), bench::percentile(health, 0.99),
+              bench::percentile(health, 1.0), health.size());
   std::printf("%-34s %9ld KiB\n", "daemon RSS, max under load", rss_max);
   d.signal(SIGTERM);
   d.wait_exit(30s);
   cli.result("rillflowd catch-up, order_totals plugin (per event)", "events/s",
              static_cast<double>(events) / secs, 0);
-  cli.result("/health/ready p99 during catch-up", "ms", percentile(health, 0.99), 0, false);
+  cli.result("/health/ready p99 during catch-up", "ms", bench::percentile(health, 0.99), 0, false);
 
   // 3. The same events caught up by rillflowd with the stream_counts batch handler.
   const auto counts_path = rillflow::e2e::write_temp(

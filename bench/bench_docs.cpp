@@ -62,11 +62,6 @@ using Clock = std::chrono::steady_clock;
 // autovacuum, the GIN pending list, other processes on the machine). After one warm-up round,
 // three rounds; a side's figure is its median operation time, which a preempted outlier does
 // not move. Returns {first, second} as seconds per operation.
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 std::pair<double, double> paired(std::size_t ops, const std::function<void(std::size_t)>& first,
                                  const std::function<void(std::size_t)>& second) {
   std::vector<double> a, b;
@@ -85,7 +80,7 @@ std::pair<double, double> paired(std::size_t ops, const std::function<void(std::
       (first_leads ? b : a).push_back(follow);
     }
   }
-  return {median(a), median(b)};
+  return {bench::percentile(a, 0.5), bench::percentile(b, 0.5)};
 }
 
 void report(const bench::Cli& cli, const char* what, std::pair<double, double> t, const char* left,

@@ -695,15 +695,12 @@ int run(const Options& opts) {
       pos = batch.next;
       after = PQgetvalue(res.get(), 0, 0);
     }
-    const auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
-    const double rm = median(rill_ms), bm = median(base_ms);
+    const double rm = bench::percentile(rill_ms, 0.5), bm = bench::percentile(base_ms, 0.5);
     std::printf(
         "\nTail read at the head of %s events: append one, read it (median of %d, ms)\n"
         "%12s %12s %7s\n%12.3f %12.3f %7.2f\n"
-        "(rillflow makes a tick and reads its batch: about 8 statements against one)\n",
+        "(rillflow probes for news, makes a tick, reads its batch and probes again: 7 round trips "
+        "against one)\n",
         with_commas(static_cast<double>(seeded)).c_str(), kTailReads, "rillflow", "baseline",
         "ratio", rm, bm, ratio(bm, rm));
     bench::print_result("bench_events", opts.durable, "tail read of one new event (vs keyset)",

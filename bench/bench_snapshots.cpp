@@ -100,11 +100,6 @@ double run_baseline(RawPg& raw, const std::vector<std::string>& ids) {
   return static_cast<double>(ids.size()) / seconds_since(t);
 }
 
-double median_ms(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2] * 1000.0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -200,7 +195,9 @@ int main(int argc, char** argv) try {
         throw std::runtime_error("loads disagree");
     }
     std::printf("load %6zu events: full fold %.2f ms, snapshot + 10-event tail %.2f ms (%.1fx)\n",
-                length + 10, median_ms(full), median_ms(snap), median_ms(full) / median_ms(snap));
+                length + 10, bench::percentile(full, 0.5) * 1000.0,
+                bench::percentile(snap, 0.5) * 1000.0,
+                bench::percentile(full, 0.5) / bench::percentile(snap, 0.5));
   }
   raw.exec("drop schema \"" + schema + "\" cascade");
   return 0;

@@ -34,12 +34,6 @@ double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
-
 struct Catalog {
   long long relations = 0;   // pg_class rows
   long long attributes = 0;  // pg_attribute rows
@@ -193,15 +187,16 @@ int main(int argc, char** argv) {
     }
 
     const double per = total_ms / tenants;
-    const double raw_p50 = percentile(raw, 0.5);
+    const double raw_p50 = bench::percentile(raw, 0.5);
     std::printf("ensure_tenant x %d: %.1f s total, %.2f ms per tenant (p50 %.2f, p99 %.2f)\n",
-                tenants, total_ms / 1000, per, percentile(each, 0.5), percentile(each, 0.99));
+                tenants, total_ms / 1000, per, bench::percentile(each, 0.5),
+                bench::percentile(each, 0.99));
     std::printf("raw libpq, same DDL x %d: p50 %.2f ms per schema; ratio ensure/raw %.2f\n", raw_n,
-                raw_p50, percentile(each, 0.5) / raw_p50);
-    cli.result("ensure_tenant p50 (vs the same DDL through libpq)", "ms", percentile(each, 0.5),
-               raw_p50, false);
+                raw_p50, bench::percentile(each, 0.5) / raw_p50);
+    cli.result("ensure_tenant p50 (vs the same DDL through libpq)", "ms",
+               bench::percentile(each, 0.5), raw_p50, false);
     std::printf("cached ensure_tenant: p50 %.4f ms; cold Store::tenant look-up: p50 %.3f ms\n",
-                percentile(cached, 0.5), percentile(lookup, 0.5));
+                bench::percentile(cached, 0.5), bench::percentile(lookup, 0.5));
     // Per schema: the raw baseline's schemas hold the same tables, so they count as schemas too.
     const double n = tenants + raw_n;
     std::printf(
