@@ -2,6 +2,7 @@
 
 #include "db/conninfo.hpp"
 #include "db/sql.hpp"
+#include "events/notifier.hpp"
 #include "tenants/tenant_state.hpp"
 
 #include <rillflow/error.hpp>
@@ -14,6 +15,10 @@ namespace rillflow {
 namespace detail {
 std::string StoreState::sql(std::string_view text) const {
   return db::with_schema(text, quoted_schema);
+}
+
+void StoreState::appended() const {
+  if (notifier) notifier->poke(notify::payload_for(options.schema));
 }
 }  // namespace detail
 
@@ -79,6 +84,10 @@ Store StoreBuilder::build() const {
       std::make_shared<db::StatementMode>(options_.prepared_statements, options_.log_sink);
   state->pool = std::make_unique<db::Pool>(info, options_.max_connections, options_.acquire_timeout,
                                            state->statement_mode);
+  if (!options_.notify_channel.empty()) {
+    state->notifier =
+        std::make_shared<events::Notifier>(state->pool, options_.notify_channel, options_.log_sink);
+  }
   // Fail fast with a clear ConnectionError, and see whether a pooler answers: PgBouncer, RDS
   // Proxy and the like send a process id of their own in the handshake.
   state->behind_pooler = db::with_connection(*state->pool, [](db::Connection& conn) {

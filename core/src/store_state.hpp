@@ -12,6 +12,13 @@
 namespace rillflow::detail {
 
 struct TenantCache;  // tenants/tenant_state.hpp
+}  // namespace rillflow::detail
+
+namespace rillflow::events {
+class Notifier;  // events/notifier.hpp
+}  // namespace rillflow::events
+
+namespace rillflow::detail {
 
 struct StoreState {
   StoreOptions options;
@@ -24,10 +31,16 @@ struct StoreState {
   std::optional<std::string> tenant;
   /// A base store's provisioned tenants, shared by its copies (null on a tenant's store).
   std::shared_ptr<TenantCache> tenants;
+  /// Sends the NOTIFY of committed appends (null when notify_channel is empty); shared by the
+  /// base store's copies and its tenants' stores.
+  std::shared_ptr<events::Notifier> notifier;
 
   db::Pool& connections() const { return *pool; }
   /// `sql` with {schema} replaced by the quoted schema.
   std::string sql(std::string_view text) const;
+  /// Call after a transaction that appended events to this schema committed: wakes its
+  /// consumers (a NOTIFY soon after; see events/notifier.hpp).
+  void appended() const;
 };
 
 /// How the rest of core reaches a Store's shared state.

@@ -326,3 +326,68 @@ TEST_CASE("append_rejects_bad_input_with_clear_errors") {
   CHECK(back[0].body.at("'").as_string() == "\\\u0001");
   CHECK_THROWS_AS(parse_json("{\"a\": "), Error);
 }
+
+namespace {
+
+// Collects the payloads of one channel's notifications on a direct connection.
+class Listener final : public pqxx::notification_receiver {
+ public:
+  Listener(pqxx::connection& conn, const std::string& channel)
+      : pqxx::notification_receiver(conn, channel), conn_(conn) {}
+  void operator()(const std::string& payload, int) override { payloads_.push_back(payload); }
+
+  // Waits (up to 30 s, however busy the machine) for the next notification; its payload.
+  std::string next() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (payloads_.empty() && std::chrono::steady_clock::now() < deadline) {
+      conn_.await_notification(1, 0);
+    }
+    REQUIRE_MESSAGE(!payloads_.empty(), "no notification within 30 s");
+    auto p = payloads_.front();
+    payloads_.erase(payloads_.begin());
+    return p;
+  }
+
+ private:
+  pqxx::connection& conn_;
+  std::vector<std::string> payloads_;
+};
+
+struct Tally {
+  std::int64_t v = 0;
+  void apply(const EventEnvelope& e) { v = e.stream_seq; }
+  std::int64_t version() const { return v; }
+};
+
+}  // namespace
+
+TEST_CASE("every_committing_append_path_notifies_its_schema_after_the_commit") {
+  TestSchema db;
+  const std::string channel = "rf_notify_" + testing::random_suffix();
+  auto listen_conn = db.raw();
+  Listener listener(listen_conn, channel);
+  const auto store = db.builder().notify_channel(channel).build();
+  const auto id = new_uuid();
+
+  // Each wakeup comes after the commit: the event is visible when the notification arrives.
+  auto visible = [&](std::int64_t version) { return store.events().stream_version(id) == version; };
+  store.events().append_stream(id, Expected::no_stream(), one("A"));
+  CHECK(listener.next() == db.name());
+  CHECK(visible(1));
+
+  auto session = store.session();
+  session.enqueue_event(id, Expected::exact(1), Event("B", boost::json::object{}));
+  session.save_changes();
+  CHECK(listener.next() == db.name());
+  CHECK(visible(2));
+
+  AggregateRepository<Tally>(store).commit(id, Expected::exact(2), one("C"));
+  CHECK(listener.next() == db.name());
+  CHECK(visible(3));
+
+  // A store dropped right after its append still sends the notification (the CLI's case).
+  db.builder().notify_channel(channel).build().events().append_stream(id, Expected::exact(3),
+                                                                      one("D"));
+  CHECK(listener.next() == db.name());
+  CHECK(visible(4));
+}

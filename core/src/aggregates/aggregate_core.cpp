@@ -87,9 +87,12 @@ void throw_rejected(const Uuid& stream_id, const std::string& reason) {
 }
 
 AppendResult AggregateCore::commit(const CommitRequest& request) const {
-  return db::in_transaction(state_->connections(), [&](pqxx::work& txn, db::Connection& conn) {
-    return aggregates::commit_in(txn, conn, *state_, request, AppendOptions{}, false);
-  });
+  const auto result =
+      db::in_transaction(state_->connections(), [&](pqxx::work& txn, db::Connection& conn) {
+        return aggregates::commit_in(txn, conn, *state_, request, AppendOptions{}, false);
+      });
+  if (!result.replayed) state_->appended();
+  return result;
 }
 
 std::vector<EventEnvelope> AggregateCore::read_all(const Uuid& stream_id) const {

@@ -7,6 +7,8 @@
 #include "documents/document_sql.hpp"
 #include "tenants/tenant_state.hpp"
 
+#include <algorithm>
+
 namespace rillflow {
 
 DocumentSession::DocumentSession(std::shared_ptr<const detail::StoreState> state)
@@ -156,6 +158,9 @@ std::vector<AppendResult> DocumentSession::save_changes() {
       throw TenantNotFound(*target_state.tenant, target_state.options.schema);
     }
     throw;
+  }
+  if (std::any_of(appends.begin(), appends.end(), [](const auto& a) { return !a.replayed; })) {
+    target_state.appended();
   }
   for (auto& [key, version] : written) {
     auto& t = identity_[key];

@@ -1,6 +1,5 @@
 #include <rillflow/error.hpp>
 #include <rillflow/events/event_store.hpp>
-#include <rillflow/events/notify.hpp>
 
 #include "db/sql.hpp"
 #include "events/event_sql.hpp"
@@ -52,9 +51,8 @@ with s as (
   returning global_seq
 )
 select (select prev from s), count(*), coalesce(min(global_seq), 0), coalesce(max(global_seq), 0)
+from ins
 )sql";
-// The same, plus one NOTIFY for the transaction (identical payloads collapse at commit).
-constexpr const char* kNotifySuffix = ", pg_notify($9, $10) is null from ins";
 
 }  // namespace
 
@@ -130,15 +128,8 @@ AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
 
   const auto kind = static_cast<int>(expected.kind());
   const auto n = static_cast<std::int64_t>(events.size());
-  pqxx::result res;
-  if (state.options.notify_channel.empty()) {
-    res = db::exec(txn, conn, state.sql(kAppendSql) + " from ins", id, n, kind, expected.version(),
-                   headers, causation, correlation, batch);
-  } else {
-    res = db::exec(txn, conn, state.sql(kAppendSql) + kNotifySuffix, id, n, kind,
-                   expected.version(), headers, causation, correlation, batch,
-                   state.options.notify_channel, notify::payload_for(state.options.schema));
-  }
+  const auto res = db::exec(txn, conn, state.sql(kAppendSql), id, n, kind, expected.version(),
+                            headers, causation, correlation, batch);
   const auto prev = res[0][0].as<std::int64_t>();
   if (res[0][1].as<std::int64_t>() != n) {
     throw VersionConflict(id, expected.to_string(), prev);
@@ -179,10 +170,13 @@ AppendResult EventStore::append_stream(const Uuid& stream_id, Expected expected,
 AppendResult EventStore::append_with(const Uuid& stream_id, Expected expected,
                                      std::vector<Event> events,
                                      const AppendOptions& options) const {
-  return db::in_transaction(state_->connections(), [&](pqxx::work& txn, db::Connection& conn) {
-    return events::append_in(txn, conn, *state_, stream_id, expected, events, options,
-                             advisory_locks_);
-  });
+  const auto result =
+      db::in_transaction(state_->connections(), [&](pqxx::work& txn, db::Connection& conn) {
+        return events::append_in(txn, conn, *state_, stream_id, expected, events, options,
+                                 advisory_locks_);
+      });
+  if (!result.replayed) state_->appended();
+  return result;
 }
 
 std::vector<EventEnvelope> EventStore::read_stream(const Uuid& stream_id, StreamRead range) const {
