@@ -17,8 +17,16 @@ std::string StoreState::sql(std::string_view text) const {
   return db::with_schema(text, quoted_schema);
 }
 
-void StoreState::appended() const {
-  if (notifier) notifier->poke(notify::payload_for(options.schema));
+AppendNotice::AppendNotice(const StoreState& state)
+    : state_(state), claimed_(state.notifier && state.notifier->claim_in_transaction()) {}
+
+AppendNotice::~AppendNotice() {
+  if (claimed_) state_.notifier->release_in_transaction();
+}
+
+void AppendNotice::committed() const {
+  if (!claimed_ && state_.notifier)
+    state_.notifier->poke(notify::payload_for(state_.options.schema));
 }
 }  // namespace detail
 

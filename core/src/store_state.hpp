@@ -38,9 +38,26 @@ struct StoreState {
   db::Pool& connections() const { return *pool; }
   /// `sql` with {schema} replaced by the quoted schema.
   std::string sql(std::string_view text) const;
-  /// Call after a transaction that appended events to this schema committed: wakes its
-  /// consumers (a NOTIFY soon after; see events/notifier.hpp).
-  void appended() const;
+};
+
+/// How the consumers of one appending transaction are woken (events/notifier.hpp). Made before
+/// the transaction: in_transaction() says whether its appends NOTIFY themselves (delivered at
+/// commit, no extra round trip; the store allows one such transaction at a time, once per
+/// interval). After the transaction committed new events, committed() has the store's notifier
+/// send one soon when they did not (one NOTIFY for a whole burst of such commits).
+class AppendNotice {
+ public:
+  explicit AppendNotice(const StoreState& state);
+  ~AppendNotice();  // gives the claim back
+  AppendNotice(const AppendNotice&) = delete;
+  AppendNotice& operator=(const AppendNotice&) = delete;
+
+  bool in_transaction() const noexcept { return claimed_; }
+  void committed() const;
+
+ private:
+  const StoreState& state_;
+  const bool claimed_;
 };
 
 /// How the rest of core reaches a Store's shared state.

@@ -143,7 +143,7 @@ TEST_CASE("daemon_projects_every_event_once_even_after_kill_9_mid_batch") {
                    .as_int64() == 0;
       },
       10s));
-  CHECK(status.at("ready").as_bool());
+  CHECK_MESSAGE(status.at("ready").as_bool(), serialize(status.at("reason")));
   // Nothing was handled twice: a second delivery would have failed on the primary key, been
   // retried and dead-lettered, and the counts above could still look right.
   const auto after = parse_json(http_get(again.port(), "/status").body).at("projections").at(0);

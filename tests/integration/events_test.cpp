@@ -1,3 +1,4 @@
+#include "events/notifier.hpp"
 #include "support/test_db.hpp"
 
 #include <doctest/doctest.h>
@@ -390,4 +391,41 @@ TEST_CASE("every_committing_append_path_notifies_its_schema_after_the_commit") {
                                                                       one("D"));
   CHECK(listener.next() == db.name());
   CHECK(visible(4));
+}
+
+TEST_CASE("the_notifier_lets_one_append_per_interval_notify_itself_and_coalesces_the_rest") {
+  TestSchema db;
+  const std::string channel = "rf_notify_" + testing::random_suffix();
+  auto listen_conn = db.raw();
+  Listener listener(listen_conn, channel);
+  const auto pool = std::make_shared<db::Pool>(db::ConnInfo::parse(testing::cluster_url()), 2,
+                                               std::chrono::seconds(10), nullptr);
+  {
+    // One transaction at a time holds the claim, whatever the interval.
+    events::Notifier notifier(pool, channel, {}, std::chrono::microseconds(0));
+    CHECK(notifier.claim_in_transaction());
+    CHECK_FALSE(notifier.claim_in_transaction());
+    notifier.release_in_transaction();
+    CHECK(notifier.claim_in_transaction());
+    notifier.release_in_transaction();
+  }
+  {
+    // An hour's interval: nothing is sent before the destructor's final flush.
+    events::Notifier notifier(pool, channel, {}, std::chrono::hours(1));
+    CHECK(notifier.claim_in_transaction());
+    notifier.release_in_transaction();
+    CHECK_FALSE(notifier.claim_in_transaction());  // within the interval of the first
+    notifier.poke("schema_b");
+    notifier.poke("schema_a");
+    notifier.poke("schema_b");
+  }
+  // One notification per schema, however often it was poked, sent at the end at the latest.
+  std::multiset<std::string> got{listener.next(), listener.next()};
+  CHECK(got == std::multiset<std::string>{"schema_a", "schema_b"});
+  // And nothing more: a notification sent now comes next, not a third from the notifier.
+  {
+    pqxx::nontransaction txn(listen_conn);
+    txn.exec("select pg_notify(" + txn.quote(channel) + ", 'marker')");
+  }
+  CHECK(listener.next() == "marker");
 }

@@ -66,6 +66,16 @@ TEST_CASE("uuids_parse_only_in_canonical_form") {
   CHECK_THROWS_AS(parse_uuid("{" + to_string(id) + "}"), Error);
   CHECK_THROWS_AS(parse_uuid("nope"), Error);
   CHECK_THROWS_AS(parse_uuid("zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"), Error);
+  const std::string text = "0123abcd-EF45-6789-aBcD-ef0123456789";
+  CHECK(to_string(parse_uuid(text)) == "0123abcd-ef45-6789-abcd-ef0123456789");
+  // One wrong character anywhere, a dash out of place, a length off by one: refused.
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto bad = text;
+    bad[i] = (bad[i] == '-') ? '0' : 'g';
+    CHECK_THROWS_AS(parse_uuid(bad), Error);
+  }
+  CHECK_THROWS_AS(parse_uuid(text.substr(1)), Error);
+  CHECK_THROWS_AS(parse_uuid(text + "0"), Error);
 }
 
 TEST_CASE("conninfo_describes_the_target_without_the_password") {

@@ -43,7 +43,8 @@ struct StoreOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds acquire_timeout{30000};
   std::string schema = "public";
-  /// LISTEN/NOTIFY channel appends notify once per transaction; empty disables NOTIFY.
+  /// LISTEN/NOTIFY channel committed appends notify (at most once per millisecond and store);
+  /// empty disables NOTIFY.
   std::string notify_channel = std::string(notify::kDefaultChannel);
   std::string application_name = "rillflow";
   /// Metadata every session's event appends carry unless the session overrides it

@@ -46,10 +46,10 @@ AppendOptions with_defaults(AppendOptions options, const AppendOptions& defaults
 
 AppendResult commit_in(pqxx::work& txn, db::Connection& conn, const detail::StoreState& state,
                        const aggregates_detail::CommitRequest& request,
-                       const AppendOptions& defaults, bool advisory_lock) {
+                       const AppendOptions& defaults, bool advisory_lock, bool notify) {
   const auto result =
       events::append_in(txn, conn, state, request.stream_id, request.expected, request.events,
-                        with_defaults(request.options, defaults), advisory_lock);
+                        with_defaults(request.options, defaults), advisory_lock, notify);
   if (!request.fold || result.replayed) return result;
 
   std::optional<Snapshot> snapshot;
@@ -87,11 +87,13 @@ void throw_rejected(const Uuid& stream_id, const std::string& reason) {
 }
 
 AppendResult AggregateCore::commit(const CommitRequest& request) const {
+  const detail::AppendNotice notice(*state_);
   const auto result =
       db::in_transaction(state_->connections(), [&](pqxx::work& txn, db::Connection& conn) {
-        return aggregates::commit_in(txn, conn, *state_, request, AppendOptions{}, false);
+        return aggregates::commit_in(txn, conn, *state_, request, AppendOptions{}, false,
+                                     notice.in_transaction());
       });
-  if (!result.replayed) state_->appended();
+  if (!result.replayed) notice.committed();
   return result;
 }
 

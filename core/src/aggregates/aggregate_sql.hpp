@@ -11,10 +11,11 @@
 namespace rillflow::aggregates {
 
 /// Appends through events::append_in, then folds / validates / snapshots as the request asks.
-/// `defaults` fill the request's missing headers, causation and correlation ids.
+/// `defaults` fill the request's missing headers, causation and correlation ids; `notify` as for
+/// events::append_in.
 AppendResult commit_in(pqxx::work& txn, db::Connection& conn, const detail::StoreState& state,
                        const aggregates_detail::CommitRequest& request,
-                       const AppendOptions& defaults, bool advisory_lock);
+                       const AppendOptions& defaults, bool advisory_lock, bool notify);
 
 /// Stores `body` (the real folded state, JSON text) as the stream's snapshot at `version` unless
 /// a snapshot at that version or later exists, and keeps streams.snapshot_version (what the

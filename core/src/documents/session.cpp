@@ -115,6 +115,9 @@ std::vector<AppendResult> DocumentSession::save_changes() {
   // Versions written, applied to the identity map only once the transaction committed.
   std::vector<std::pair<Key, std::int64_t>> written;
   std::vector<AppendResult> appends;
+  // Every append of the transaction NOTIFYs when it may (they collapse into one at commit).
+  std::optional<detail::AppendNotice> notice;
+  if (!commits_.empty()) notice.emplace(target_state);
   try {
     appends = db::in_transaction(target_state.connections(), [&](pqxx::work& txn,
                                                                  db::Connection& conn) {
@@ -144,9 +147,9 @@ std::vector<AppendResult> DocumentSession::save_changes() {
       std::vector<AppendResult> out;
       out.reserve(commits_.size());
       for (const auto& request : commits_) {
-        out.push_back(aggregates::commit_in(txn, conn, target_state, request,
-                                            options.session_defaults,
-                                            options.session_advisory_locks));
+        out.push_back(
+            aggregates::commit_in(txn, conn, target_state, request, options.session_defaults,
+                                  options.session_advisory_locks, notice->in_transaction()));
       }
       return out;
     });
@@ -160,7 +163,7 @@ std::vector<AppendResult> DocumentSession::save_changes() {
     throw;
   }
   if (std::any_of(appends.begin(), appends.end(), [](const auto& a) { return !a.replayed; })) {
-    target_state.appended();
+    notice->committed();
   }
   for (auto& [key, version] : written) {
     auto& t = identity_[key];

@@ -26,11 +26,12 @@ std::vector<EventEnvelope> read_stream_in(pqxx::transaction_base& txn, db::Conne
                                           std::optional<std::int64_t> limit);
 
 /// Appends inside the caller's transaction (sessions reuse this). Throws VersionConflict,
-/// IdempotencyConflict, or rillflow::Error (kInvalidArgument) for bad input. Sends no NOTIFY:
-/// whoever commits the transaction calls state.appended() after the commit.
+/// IdempotencyConflict, or rillflow::Error (kInvalidArgument) for bad input. With `notify` the
+/// statement also NOTIFYs the store's channel (delivered at commit): what the committer's
+/// detail::AppendNotice says.
 AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::StoreState& state,
                        const Uuid& stream_id, const Expected& expected,
                        const std::vector<Event>& events, const AppendOptions& options,
-                       bool advisory_lock);
+                       bool advisory_lock, bool notify);
 
 }  // namespace rillflow::events

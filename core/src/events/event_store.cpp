@@ -1,5 +1,6 @@
 #include <rillflow/error.hpp>
 #include <rillflow/events/event_store.hpp>
+#include <rillflow/events/notify.hpp>
 
 #include "db/sql.hpp"
 #include "events/event_sql.hpp"
@@ -51,8 +52,9 @@ with s as (
   returning global_seq
 )
 select (select prev from s), count(*), coalesce(min(global_seq), 0), coalesce(max(global_seq), 0)
-from ins
 )sql";
+// The same, plus one NOTIFY for the transaction (identical payloads collapse at commit).
+constexpr const char* kNotifySuffix = ", pg_notify($9, $10) is null from ins";
 
 }  // namespace
 
@@ -69,7 +71,7 @@ std::vector<EventEnvelope> read_stream_in(pqxx::transaction_base& txn, db::Conne
 AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::StoreState& state,
                        const Uuid& stream_id, const Expected& expected,
                        const std::vector<Event>& events, const AppendOptions& options,
-                       bool advisory_lock) {
+                       bool advisory_lock, bool notify) {
   if (events.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "an append needs at least one event");
   }
@@ -128,8 +130,15 @@ AppendResult append_in(pqxx::work& txn, db::Connection& conn, const detail::Stor
 
   const auto kind = static_cast<int>(expected.kind());
   const auto n = static_cast<std::int64_t>(events.size());
-  const auto res = db::exec(txn, conn, state.sql(kAppendSql), id, n, kind, expected.version(),
-                            headers, causation, correlation, batch);
+  pqxx::result res;
+  if (notify) {
+    res = db::exec(txn, conn, state.sql(kAppendSql) + kNotifySuffix, id, n, kind,
+                   expected.version(), headers, causation, correlation, batch,
+                   state.options.notify_channel, notify::payload_for(state.options.schema));
+  } else {
+    res = db::exec(txn, conn, state.sql(kAppendSql) + " from ins", id, n, kind, expected.version(),
+                   headers, causation, correlation, batch);
+  }
   const auto prev = res[0][0].as<std::int64_t>();
   if (res[0][1].as<std::int64_t>() != n) {
     throw VersionConflict(id, expected.to_string(), prev);
@@ -170,12 +179,13 @@ AppendResult EventStore::append_stream(const Uuid& stream_id, Expected expected,
 AppendResult EventStore::append_with(const Uuid& stream_id, Expected expected,
                                      std::vector<Event> events,
                                      const AppendOptions& options) const {
+  const detail::AppendNotice notice(*state_);
   const auto result =
       db::in_transaction(state_->connections(), [&](pqxx::work& txn, db::Connection& conn) {
         return events::append_in(txn, conn, *state_, stream_id, expected, events, options,
-                                 advisory_locks_);
+                                 advisory_locks_, notice.in_transaction());
       });
-  if (!result.replayed) state_->appended();
+  if (!result.replayed) notice.committed();
   return result;
 }
 

@@ -25,8 +25,12 @@ constexpr std::chrono::milliseconds kMaxRetry{5000};
 }  // namespace
 
 Notifier::Notifier(std::shared_ptr<db::Pool> pool, std::string channel,
-                   std::function<void(std::string_view)> log)
-    : pool_(std::move(pool)), channel_(std::move(channel)), log_(std::move(log)) {}
+                   std::function<void(std::string_view)> log,
+                   std::chrono::microseconds min_interval)
+    : pool_(std::move(pool)),
+      channel_(std::move(channel)),
+      log_(std::move(log)),
+      min_interval_(min_interval) {}
 
 Notifier::~Notifier() {
   {
@@ -37,6 +41,20 @@ Notifier::~Notifier() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool Notifier::claim_in_transaction() {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  if (claimed_ || !pending_.empty() || now < next_) return false;
+  next_ = now + min_interval_;
+  claimed_ = true;
+  return true;
+}
+
+void Notifier::release_in_transaction() {
+  std::lock_guard lock(mutex_);
+  claimed_ = false;
+}
+
 void Notifier::poke(std::string_view schema) {
   bool idle = false;
   {
@@ -45,7 +63,7 @@ void Notifier::poke(std::string_view schema) {
     if (pending_.find(schema) == pending_.end()) pending_.emplace(schema);
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   }
-  // While something is pending the thread is sending or waiting out kMinInterval: it will see
+  // While something is pending the thread is sending or waiting out the interval: it will see
   // this schema without being woken (a wakeup per append would cost a context switch each).
   if (idle) wake_.notify_one();
 }
@@ -53,12 +71,11 @@ void Notifier::poke(std::string_view schema) {
 void Notifier::run() {
   using Clock = std::chrono::steady_clock;
   std::unique_lock lock(mutex_);
-  auto next = Clock::now();  // the earliest time of the next send
   std::chrono::milliseconds retry = kFirstRetry;
   while (true) {
     wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
     if (pending_.empty()) return;  // stopping with nothing to send
-    wake_.wait_until(lock, next, [&] { return stopping_; });
+    wake_.wait_until(lock, next_, [&] { return stopping_; });
     std::set<std::string, std::less<>> batch;
     batch.swap(pending_);
     lock.unlock();
@@ -66,11 +83,11 @@ void Notifier::run() {
     lock.lock();
     if (sent) {
       retry = kFirstRetry;
-      next = Clock::now() + kMinInterval;
+      next_ = Clock::now() + min_interval_;
     } else {
       if (stopping_) return;  // one attempt at the end: the consumers poll
       pending_.merge(batch);
-      next = Clock::now() + retry;
+      next_ = Clock::now() + retry;
       retry = std::min(retry * 2, kMaxRetry);
     }
   }

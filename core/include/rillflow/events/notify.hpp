@@ -1,9 +1,10 @@
 #pragma once
-// The wake-up protocol between appenders and feed consumers. An appending transaction sends at
-// most one NOTIFY on the store's channel (StoreBuilder::notify_channel; empty: none), committed
-// with its events; the payload is the store's schema name, unquoted, so one listener on a
-// channel shared by several schemas wakes only the consumers of that schema. Consumers always
-// poll too: a NOTIFY is a hint, never the only way to see an event.
+// The wake-up protocol between appenders and feed consumers. Every committed append is followed
+// by a NOTIFY on the store's channel (StoreBuilder::notify_channel; empty: none), delivered after
+// its commit: in the append's own transaction, or, under a stream of commits, one sent by the
+// store for all the appends of the last millisecond. The payload is the store's schema name,
+// unquoted, so one listener on a channel shared by several schemas wakes only the consumers of
+// that schema. Consumers always poll too: a NOTIFY is a hint, never the only way to see an event.
 
 #include <string>
 #include <string_view>
